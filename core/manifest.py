@@ -1,0 +1,46 @@
+"""Run manifests: what went in, what came out, with which code, packages and settings."""
+import importlib.metadata
+import platform
+import subprocess
+from pathlib import Path
+
+from core.jsonio import sha256_file
+
+TRACKED_PACKAGES = [
+    "torch", "transformers", "tokenizers", "peft", "trl", "bitsandbytes", "accelerate", "datasets",
+    "jieba", "markdown-it-py", "mdit-py-plugins", "numpy", "scipy", "statsmodels", "scikit-learn",
+    "datasketch", "seaborn", "matplotlib",
+]
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def package_versions() -> dict[str, str]:
+    versions = {}
+    for name in TRACKED_PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def git_state() -> dict:
+    """Commit of the code that ran, and whether the work tree had uncommitted changes."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, check=True).stdout
+
+    try:
+        commit = git("rev-parse", "HEAD").strip()
+        dirty = bool(git("status", "--porcelain", "--untracked-files=no").strip())
+    except (subprocess.CalledProcessError, FileNotFoundError):
+        return {"commit": None, "dirty": None}
+    return {"commit": commit, "dirty": dirty}
+
+
+def environment() -> dict:
+    return {"python": platform.python_version(), "platform": platform.platform(terse=True),
+            "packages": package_versions(), "git": git_state()}
+
+
+def file_hashes(folder: Path, names: list[str]) -> dict[str, str]:
+    return {name: sha256_file(folder / name) for name in sorted(names)}

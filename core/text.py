@@ -1,0 +1,41 @@
+"""Text basics shared by data building and evaluation: language of a text, sentence boundaries."""
+import re
+
+# CJK Unified Ideographs (+ extension A) and compatibility ideographs.
+_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_LETTER = re.compile(r"[A-Za-z]")
+
+# A sentence ends at Chinese 。！？；… (runs of them too), or at English .!? followed by whitespace;
+# closing quotes/brackets that follow the mark stay with the sentence they close.
+_SENTENCE_END = re.compile(
+    r"(?:[。！？；!?]+|…+|\.{3,}|(?<=[A-Za-z0-9\)\"'])[.!?]+(?=\s))[”’」』）)\]\"']*\s*"
+)
+CHINESE_SENTENCE_MARKS = "。！？；…"
+
+
+def cjk_ratio(text: str) -> float:
+    """Share of CJK ideographs among ideographs + Latin letters (0 when there are neither)."""
+    cjk = len(_CJK.findall(text))
+    latin = len(_LETTER.findall(text))
+    return cjk / (cjk + latin) if cjk + latin else 0.0
+
+
+def detect_language(text: str) -> str:
+    """'zh' or 'en': Chinese when at least a fifth of the letters are ideographs (one ideograph carries
+    about as much as a whole English word)."""
+    return "zh" if cjk_ratio(text) >= 0.2 else "en"
+
+
+def split_sentences(text: str) -> list[str]:
+    """Split into sentences without losing a character: ''.join(result) == text."""
+    parts, start = [], 0
+    for match in _SENTENCE_END.finditer(text):
+        parts.append(text[start:match.end()])
+        start = match.end()
+    if start < len(text):
+        parts.append(text[start:])
+    return [p for p in parts if p]
+
+
+def split_paragraphs(text: str) -> list[str]:
+    return [p for p in re.split(r"\n\s*\n", text) if p.strip()]
