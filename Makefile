@@ -19,7 +19,11 @@ NPROC ?= 1
 PROMPT ?= 请写一段关于读书的随笔。
 SHEETS ?=
 
-.PHONY: setup data train eval sample merge ab-score demo reproduce reproduce-lock test bench lock clean
+# Browser tests drive Debian's chromium; the CJK font makes Chinese figure labels render.
+setup-browser:
+	command -v chromium >/dev/null && command -v chromedriver >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium chromium-driver fonts-noto-cjk >/dev/null)
+
+.PHONY: setup-browser setup data train eval sample merge ab-score demo reproduce reproduce-lock test bench lock clean
 
 setup: $(SETUP_STAMP) $(MODEL_DIR)/config.json
 
@@ -65,7 +69,7 @@ reproduce: setup
 reproduce-lock: setup
 	$(PYTHON) -m core.reproduce lock --archive "$(ARCHIVE)" --lock reproduce.lock.json
 
-test: setup
+test: setup setup-browser
 	$(PYTHON) -m pytest -q
 
 bench: setup
