@@ -18,9 +18,9 @@ class ConfigError(ValueError):
     """A config problem, worded for the user: which file, which key, what to do."""
 
 
-def _closest(key: str, valid: list[str]) -> str:
+def _closest(key: str, valid: list[str], prefix: str) -> str:
     match = difflib.get_close_matches(key, valid, n=1, cutoff=0.0)
-    return f"; did you mean '{match[0]}'?" if match else ""
+    return f"; did you mean '{prefix}{match[0]}'?" if match else ""
 
 
 def _type_name(tp: Any) -> str:
@@ -85,7 +85,7 @@ def _build(cls: type, raw: dict, prefix: str) -> Any:
     hints = typing.get_type_hints(cls)
     for key in raw:
         if key not in fields:
-            raise ConfigError(f"unknown key '{prefix}{key}'{_closest(str(key), list(fields))}")
+            raise ConfigError(f"unknown key '{prefix}{key}'{_closest(str(key), list(fields), prefix)}")
     values = {}
     for name, field in fields.items():
         where = f"{prefix}{name}"
@@ -93,10 +93,7 @@ def _build(cls: type, raw: dict, prefix: str) -> Any:
             value = _check_value(raw[name], hints[name], where)
             _check_range(value, field.metadata, where)
             values[name] = value
-    try:
-        return cls(**values)
-    except ConfigError as exc:
-        raise ConfigError(f"{prefix.rstrip('.') or 'config'}: {exc}") from None
+    return cls(**values)  # __post_init__ raises ConfigError for cross-key rules, naming the keys
 
 
 def parse_overrides(items: list[str] | str | None) -> dict:

@@ -14,7 +14,6 @@ OFFLINE_ENV = {
     "DISABLE_TELEMETRY": "1",
     "WANDB_DISABLED": "true",
     "WANDB_MODE": "disabled",
-    "TOKENIZERS_PARALLELISM": "false",
 }
 
 

@@ -1,0 +1,401 @@
+"""`make data`: archive -> $(DATA)/sft_train.jsonl, sft_val.jsonl, dataset_stats.json, manifest.json.
+
+    python -m prep.build_dataset --archive corpora/luxun-archive --out data [--config prep/config.yaml] [--set k=v ...]
+
+Steps: find and read articles (prep/ingest.py) -> Markdown to paragraphs (prep/clean.py) -> boilerplate,
+in-article repeats, PII -> exact duplicate articles -> token-aware chunks (prep/chunk.py) -> near-duplicate
+chunks across articles (MinHash) -> split by article (prep/split.py) -> continue/expand/rewrite rows
+(prep/templates.py, prep/paraphrase.py) -> leak check -> atomic, byte-stable outputs + manifest.
+Per-article work runs in worker processes; the result does not depend on how many.
+"""
+import argparse
+import hashlib
+import multiprocessing
+import os
+import sys
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from core import offline
+from core.config import ConfigError, load, to_dict
+from core.jsonio import sha256_file, write_json, write_jsonl
+from core.manifest import environment
+from core.model import ModelNotFound, resolve_model_dir, tokenizer_fingerprint
+from core.seed import stable_unit
+from core.text import detect_language
+from prep import chunk, clean, ingest, pii, spans, split, templates
+from prep.config import PrepConfig
+from prep.paraphrase import ParaphraseCache, paraphrase_chunks, rejection_reason
+
+OUTPUTS = ("sft_train.jsonl", "sft_val.jsonl", "dataset_stats.json")
+TEMPLATE_ORDER = {"continue": 0, "expand": 1, "rewrite": 2}
+MINHASH_SEED = 20240601
+TOKEN_BIN = 100
+
+
+class NothingUsable(RuntimeError):
+    pass
+
+
+@dataclass
+class Article:
+    raw: ingest.RawArticle
+    paragraphs: list[str]
+    lang: str = "zh"
+
+
+# ---- worker side (one process per core; module globals hold per-worker state) ----------------------------
+_WORKER: dict = {}
+
+
+def _init_worker(cfg: PrepConfig, model_dir: str, root: str) -> None:
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"   # the processes already use every core
+    _WORKER.update(cfg=cfg, model_dir=model_dir, root=Path(root), tokenizer=None)
+    rng = np.random.default_rng(MINHASH_SEED)
+    _WORKER["perm"] = (rng.integers(1, 2**63, cfg.dedup.num_perm, dtype=np.uint64) | np.uint64(1),
+                       rng.integers(0, 2**63, cfg.dedup.num_perm, dtype=np.uint64))
+
+
+def _count_tokens(texts: list[str]) -> list[int]:
+    if _WORKER["tokenizer"] is None:
+        from tokenizers import Tokenizer
+        _WORKER["tokenizer"] = Tokenizer.from_file(str(Path(_WORKER["model_dir"]) / "tokenizer.json"))
+    return [len(e.ids) for e in _WORKER["tokenizer"].encode_batch(texts, add_special_tokens=False)]
+
+
+def _read_and_clean(path: str):
+    result = ingest.read_article(Path(path), _WORKER["root"])
+    if isinstance(result, ingest.Problem):
+        return result
+    cleaned = clean.markdown_to_paragraphs(result.text)
+    result.text = ""   # the paragraphs carry on; no need to ship the raw Markdown back
+    return result, cleaned
+
+
+def _chunk_article(job: tuple[str, list[str], str]) -> tuple[list[dict], Counter]:
+    article_id, paragraphs, lang = job
+    cfg: PrepConfig = _WORKER["cfg"]
+    counts: Counter = Counter()
+    chunks = chunk.chunk_paragraphs(paragraphs, cfg.chunk.min_tokens, cfg.chunk.max_tokens, _count_tokens, counts)
+    out = []
+    for index, piece in enumerate(chunks):
+        chunk_id = f"{article_id}#{index}"
+        record = {"chunk_id": chunk_id, "chunk_index": index, "text": piece.text, "tokens": piece.tokens,
+                  "short": piece.short, "lang": lang,
+                  "signature": spans.minhash_signature(piece.text, cfg.dedup.shingle_chars, *_WORKER["perm"])}
+        if "continue" in cfg.templates.enabled:
+            cut = templates.continue_cut(piece.text, cfg.templates.continue_min_fraction,
+                                         cfg.templates.continue_max_fraction, cfg.seed, chunk_id)
+            if cut is None:
+                counts["continue_no_sentence_boundary_in_range"] += 1
+            else:
+                prefix, target = piece.text[:cut].rstrip(), piece.text[cut:].lstrip()
+                record["continue"] = {"prefix": prefix, "target": target, "target_tokens": _count_tokens([target])[0]}
+        if "expand" in cfg.templates.enabled:
+            record["outline"] = templates.outline(piece.text, lang, cfg.templates.expand_keywords)
+        out.append(record)
+    return out, counts
+
+
+def _map(pool, fn, items, desc: str):
+    iterator = pool.imap(fn, items, chunksize=8) if pool else map(fn, items)
+    return list(tqdm(iterator, total=len(items), desc=desc, unit="article", leave=False))
+
+
+# ---- main process ----------------------------------------------------------------------------------------
+def _filter_articles(loaded: list, cfg: PrepConfig, problems: list, counts: Counter) -> list[Article]:
+    """Index pages, image-only/empty pages, boilerplate, repeats, PII, too-short and duplicate articles."""
+    candidates: list[Article] = []
+    for item in loaded:
+        if isinstance(item, ingest.Problem):
+            problems.append(item)
+            continue
+        raw, cleaned = item
+        counts.update(cleaned.counts)
+        text_chars = sum(len(p) for p in cleaned.paragraphs)
+        if cleaned.counts["links_kept_as_text"] >= 5 and cleaned.link_chars >= cfg.clean.index_link_share * text_chars:
+            problems.append(ingest.Problem(raw.path, "index_page", "mostly link text"))
+        elif not cleaned.paragraphs:
+            reason = "image_only" if cleaned.counts["images_dropped"] else "no_text_after_cleaning"
+            problems.append(ingest.Problem(raw.path, reason))
+        else:
+            candidates.append(Article(raw, cleaned.paragraphs))
+    boilerplate, threshold = clean.find_boilerplate(
+        [a.paragraphs for a in candidates], cfg.clean.boilerplate_min_articles, cfg.clean.boilerplate_min_share,
+        cfg.clean.boilerplate_min_chars)
+    counts["boilerplate_threshold_articles"] = threshold
+    kept: list[Article] = []
+    first_by_text: dict[str, str] = {}
+    for article in candidates:
+        paragraphs = clean.remove_boilerplate(article.paragraphs, boilerplate, cfg.clean.repeat_min_chars, counts)
+        if cfg.pii.enabled:
+            paragraphs = [pii.scrub(p, cfg.pii.kinds, counts) for p in paragraphs]
+        text = "\n\n".join(paragraphs)
+        if len(text.replace("\n", "")) < cfg.clean.min_article_chars:
+            problems.append(ingest.Problem(article.raw.path, "too_short_after_cleaning",
+                                           f"{len(text)} characters left (clean.min_article_chars={cfg.clean.min_article_chars})"))
+            continue
+        key = hashlib.sha256(" ".join(text.split()).encode("utf-8")).hexdigest()
+        if key in first_by_text:
+            problems.append(ingest.Problem(article.raw.path, "duplicate_article", f"same text as {first_by_text[key]}"))
+            continue
+        first_by_text[key] = article.raw.article_id
+        article.paragraphs, article.lang = paragraphs, detect_language(text)
+        kept.append(article)
+    return kept, [{"articles": n, "text": k[:80]} for k, n in sorted(boilerplate.items(), key=lambda kv: (-kv[1], kv[0]))[:20]]
+
+
+def _drop_near_duplicates(chunks: list[dict], cfg: PrepConfig, counts: Counter) -> tuple[list[dict], list[dict]]:
+    """Keep the first of each group of near-identical chunks from different articles (sorted order)."""
+    from datasketch import MinHash, MinHashLSH
+
+    lsh = MinHashLSH(threshold=cfg.dedup.near_duplicate_jaccard, num_perm=cfg.dedup.num_perm)
+    kept: dict[str, tuple[dict, MinHash]] = {}
+    pairs = []
+    for record in tqdm(chunks, desc="near-duplicates", unit="chunk", leave=False):
+        signature = MinHash(num_perm=cfg.dedup.num_perm, hashvalues=record.pop("signature"), scheme="affine64")
+        match = next((other_id for other_id in sorted(lsh.query(signature))
+                      if kept[other_id][0]["article_id"] != record["article_id"]
+                      and signature.jaccard(kept[other_id][1]) >= cfg.dedup.near_duplicate_jaccard), None)
+        if match:
+            counts["near_duplicate_chunks_removed"] += 1
+            pairs.append({"kept": match, "removed": record["chunk_id"]})
+            continue
+        kept[record["chunk_id"]] = (record, signature)
+        lsh.insert(record["chunk_id"], signature)
+    return [record for record, _ in kept.values()], pairs
+
+
+def _rewrite_inputs(chunks: list[dict], cfg: PrepConfig, model_dir: Path, out: Path, counts: Counter) -> dict[str, str]:
+    """Accepted paraphrases by chunk id, for a seeded selection of at most paraphrase.max_chunks chunks."""
+    if "rewrite" not in cfg.templates.enabled or cfg.paraphrase.max_chunks == 0:
+        return {}
+    chosen = sorted(chunks, key=lambda c: (stable_unit(cfg.seed, "paraphrase", c["chunk_id"]), c["chunk_id"]))
+    chosen = chosen[:cfg.paraphrase.max_chunks]
+    settings = {"max_new_tokens": cfg.paraphrase.max_new_tokens, "decoding": "greedy"}
+    cache = ParaphraseCache(out / "cache" / "paraphrases.json",
+                            tokenizer_fingerprint(model_dir) + sha256_file(model_dir / "config.json"), settings)
+    paraphrases = paraphrase_chunks([c["text"] for c in chosen], model_dir, cache, cfg.paraphrase.batch_size,
+                                    cfg.paraphrase.max_new_tokens, counts)
+    accepted = {}
+    for record, paraphrase in zip(chosen, paraphrases):
+        reason = rejection_reason(record["text"], paraphrase, cfg.paraphrase.min_length_ratio, cfg.paraphrase.max_jaccard)
+        if reason:
+            counts[f"rejected_{reason}"] += 1
+        else:
+            accepted[record["chunk_id"]] = paraphrase
+    counts["requested"], counts["accepted"] = len(chosen), len(accepted)
+    return accepted
+
+
+def _rows_for_chunk(record: dict, article: Article, paraphrase: str | None, cfg: PrepConfig, counts: Counter) -> list[dict]:
+    system = cfg.templates.system_prompt
+    meta = {"article_id": article.raw.article_id, "chunk_id": record["chunk_id"],
+            "chunk_index": record["chunk_index"], "chunk_tokens": record["tokens"], "date": article.raw.date,
+            "lang": record["lang"], "short_chunk": record["short"], "title": article.raw.title,
+            "year": article.raw.year}
+    wording = lambda template: templates.pick_prompt(cfg.seed, template, record["lang"], record["chunk_id"])  # noqa: E731
+    rows = []
+    if "continue" in record:
+        part = record["continue"]
+        user = wording("continue").format(prefix=part["prefix"])
+        if part["target"] in user:   # the chunk repeats itself: the answer would sit in the question
+            counts["continue_target_inside_prompt_skipped"] += 1
+        else:
+            rows.append(templates.message_rows(system, user, part["target"]) | {"meta": meta | {
+                "template": "continue", "prefix": part["prefix"], "completion_tokens": part["target_tokens"]}})
+    if "outline" in record:
+        user = wording("expand").format(**record["outline"])
+        rows.append(templates.message_rows(system, user, record["text"]) | {"meta": meta | {
+            "template": "expand", "completion_tokens": record["tokens"]}})
+    if paraphrase is not None:
+        user = wording("rewrite").format(paraphrase=paraphrase)
+        rows.append(templates.message_rows(system, user, record["text"]) | {"meta": meta | {
+            "template": "rewrite", "completion_tokens": record["tokens"]}})
+    return rows
+
+
+def _add_prompt_tokens(rows: list[dict], model_dir: Path) -> None:
+    """prompt_tokens = the prompt as the model's chat template renders it, with the generation prompt."""
+    from core.model import load_tokenizer
+
+    tokenizer = load_tokenizer(model_dir)
+    rendered = [tokenizer.apply_chat_template(r["prompt"], add_generation_prompt=True, tokenize=False)
+                for r in tqdm(rows, desc="prompt tokens", unit="row", leave=False)]
+    for row, ids in zip(rows, tokenizer(rendered, add_special_tokens=False)["input_ids"]):
+        row["meta"]["prompt_tokens"] = len(ids)
+
+
+def _problem_stats(problems: list[ingest.Problem]) -> dict:
+    return {"by_reason": dict(Counter(p.reason for p in problems)),
+            "list": [{"path": p.path, "reason": p.reason, "detail": p.detail}
+                     for p in sorted(problems, key=lambda p: (p.path, p.reason))]}
+
+
+def build(archive: Path, out: Path, cfg: PrepConfig, config_path: str | None = None) -> dict:
+    """Run the whole data stage; returns dataset_stats. Raises NothingUsable when no article survives."""
+    if not archive.is_dir():
+        raise NothingUsable(f"archive {archive} is not a folder: point ARCHIVE= at the root of your article backup")
+    model_dir = resolve_model_dir(cfg.base_model)
+    if not (model_dir / "tokenizer.json").is_file():
+        raise NothingUsable(f"{model_dir} has no tokenizer.json (a fast tokenizer is needed to count tokens)")
+    counts: Counter = Counter()
+    files, problems = ingest.find_markdown(archive)
+    workers = cfg.workers or os.cpu_count() or 1
+    pool = (multiprocessing.get_context("fork").Pool(workers, _init_worker, (cfg, str(model_dir), str(archive)))
+            if workers > 1 else None)
+    if pool is None:
+        _init_worker(cfg, str(model_dir), str(archive))
+    try:
+        loaded = _map(pool, _read_and_clean, [str(f) for f in files], "reading")
+        articles, boilerplate_top = _filter_articles(loaded, cfg, problems, counts)
+        if not articles:
+            found = Counter(p.reason for p in problems)
+            raise NothingUsable(f"no usable article in {archive}: found {len(files)} Markdown file(s); skipped "
+                                + (", ".join(f"{n} {r}" for r, n in sorted(found.items())) or "none"))
+        chunked = _map(pool, _chunk_article, [(a.raw.article_id, a.paragraphs, a.lang) for a in articles], "chunking")
+    finally:
+        if pool:
+            pool.close()
+            pool.join()
+    by_id = {a.raw.article_id: a for a in articles}
+    chunks = []
+    for article, (records, chunk_counts) in zip(articles, chunked):
+        counts.update(chunk_counts)
+        chunks.extend(r | {"article_id": article.raw.article_id} for r in records)
+    all_chunk_tokens = [c["tokens"] for c in chunks]
+    chunks, near_pairs = _drop_near_duplicates(chunks, cfg, counts)
+
+    val_ids = split.validation_articles([(a.raw.article_id, a.raw.date) for a in articles], cfg.split.mode,
+                                        cfg.split.val_fraction, cfg.seed)
+    paraphrase_counts: Counter = Counter()
+    accepted = _rewrite_inputs(chunks, cfg, model_dir, out, paraphrase_counts)
+    rows = [row for c in chunks
+            for row in _rows_for_chunk(c, by_id[c["article_id"]], accepted.get(c["chunk_id"]), cfg, counts)]
+    _add_prompt_tokens(rows, model_dir)
+    for row in rows:
+        row["meta"]["split"] = "val" if row["meta"]["article_id"] in val_ids else "train"
+    rows.sort(key=lambda r: (r["meta"]["article_id"], r["meta"]["chunk_index"], TEMPLATE_ORDER[r["meta"]["template"]]))
+    train = [r for r in rows if r["meta"]["split"] == "train"]
+    val = [r for r in rows if r["meta"]["split"] == "val"]
+    dropped = split.overlapping_rows(train, val, cfg.split.overlap_chars)
+    dropped_ids = [val[i]["meta"]["chunk_id"] + ":" + val[i]["meta"]["template"] for i in dropped]
+    val = [r for i, r in enumerate(val) if i not in set(dropped)]
+    stats = _stats(archive, files, problems, articles, loaded, counts, boilerplate_top, all_chunk_tokens, chunks,
+                   near_pairs, paraphrase_counts, train, val, val_ids, dropped_ids, cfg)
+    _write_outputs(out, train, val, stats, archive, articles, cfg, config_path, model_dir)
+    return stats
+
+
+def _stats(archive, files, problems, articles, loaded, counts, boilerplate_top, all_chunk_tokens, chunks, near_pairs,
+           paraphrase_counts, train, val, val_ids, dropped_ids, cfg) -> dict:
+    repairs = sorted((item[0].path, r) for item in loaded if not isinstance(item, ingest.Problem) for r in item[0].repairs)
+    per_template = {name: {t: sum(r["meta"]["template"] == t for r in rows) for t in TEMPLATE_ORDER}
+                    for name, rows in (("train", train), ("val", val))}
+    years: dict = defaultdict(lambda: {"articles": 0, "rows_train": 0, "rows_val": 0})
+    for article in articles:
+        years[article.raw.year or "unknown"]["articles"] += 1
+    for name, rows in (("train", train), ("val", val)):
+        for row in rows:
+            years[row["meta"]["year"] or "unknown"][f"rows_{name}"] += 1
+    return {
+        "articles": {"markdown_files_found": len(files), "used": len(articles), "skipped": len(problems),
+                     "skipped_by_reason": _problem_stats(problems)["by_reason"], "skipped_list": _problem_stats(problems)["list"],
+                     "repaired_by_reason": dict(Counter(r.split(" (")[0] for _, r in repairs)),
+                     "repaired_list": [{"path": p, "repair": r} for p, r in repairs]},
+        "cleaning": {k: counts[k] for k in ("front_matter_dropped", "code_blocks_dropped", "html_tags_dropped",
+                                            "images_dropped", "urls_dropped", "links_kept_as_text")},
+        "boilerplate": {"paragraphs_removed": counts["boilerplate_paragraphs_removed"],
+                        "lines_removed": counts["boilerplate_lines_removed"],
+                        "threshold_articles": counts["boilerplate_threshold_articles"], "most_common": boilerplate_top},
+        "repeated_paragraphs_removed": counts["repeated_paragraphs_removed"],
+        "pii": {"enabled": cfg.pii.enabled, "replaced": {k: counts[k] for k in cfg.pii.kinds} if cfg.pii.enabled else {}},
+        "chunks": {"built": len(all_chunk_tokens), "kept": len(chunks), "short_flagged": sum(c["short"] for c in chunks),
+                   "long_sentences_split": counts["long_sentences_split"],
+                   "resplit_after_exact_count": counts["chunks_resplit_after_exact_count"],
+                   "near_duplicates_removed": counts["near_duplicate_chunks_removed"], "near_duplicate_pairs": near_pairs,
+                   "token_histogram": split.histogram(all_chunk_tokens, TOKEN_BIN),
+                   "min_tokens": min(all_chunk_tokens), "max_tokens": max(all_chunk_tokens)},
+        "templates": {"continue_no_sentence_boundary_in_range": counts["continue_no_sentence_boundary_in_range"],
+                      "continue_target_inside_prompt_skipped": counts["continue_target_inside_prompt_skipped"],
+                      "paraphrase": dict(paraphrase_counts)},
+        "split": {"mode": cfg.split.mode, "val_fraction": cfg.split.val_fraction,
+                  "articles_val": len(val_ids), "articles_train": len(articles) - len(val_ids),
+                  "val_article_ids": sorted(val_ids)},
+        "rows": {"train": len(train), "val": len(val), "per_template": per_template},
+        "by_year": {y: years[y] for y in sorted(years)},
+        "tokens": {name: {"completion_histogram": split.histogram([r["meta"]["completion_tokens"] for r in rows], TOKEN_BIN),
+                          "prompt_histogram": split.histogram([r["meta"]["prompt_tokens"] for r in rows], TOKEN_BIN),
+                          "completion_total": sum(r["meta"]["completion_tokens"] for r in rows),
+                          "prompt_total": sum(r["meta"]["prompt_tokens"] for r in rows)}
+                   for name, rows in (("train", train), ("val", val))},
+        "leak_check": {"span_chars": cfg.split.overlap_chars, "val_rows_dropped_for_overlap": len(dropped_ids),
+                       "dropped": dropped_ids, **_leak_numbers(train, val, cfg.split.overlap_chars)},
+    }
+
+
+def _leak_numbers(train: list[dict], val: list[dict], span: int) -> dict:
+    """Measured on the final files, after the drop: both must be 0."""
+    train_targets = {r["completion"][0]["content"] for r in train}
+    contained = sum(any(r["completion"][0]["content"] in t for t in train_targets) for r in val) if len(val) * len(train) < 4_000_000 else None
+    return {"val_targets_in_train": contained if contained is not None else len(split.overlapping_rows(train, val, span)),
+            "val_targets_sharing_span_with_train": len(split.overlapping_rows(train, val, span))}
+
+
+def _write_outputs(out: Path, train, val, stats, archive: Path, articles, cfg, config_path, model_dir: Path) -> None:
+    """Outputs first (each atomic), manifest last: a manifest whose hashes match means a complete run."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "manifest.json").unlink(missing_ok=True)
+    write_jsonl(out / "sft_train.jsonl", train)
+    write_jsonl(out / "sft_val.jsonl", val)
+    write_json(out / "dataset_stats.json", stats)
+    inputs = {p.relative_to(archive).as_posix(): sha256_file(p)
+              for p in ingest.input_files(archive, [a.raw for a in articles])}
+    write_json(out / "manifest.json", {
+        "stage": "data", "archive": str(archive), "config_file": config_path, "config": to_dict(cfg),
+        "seed": cfg.seed, "inputs": inputs, "outputs": {name: sha256_file(out / name) for name in OUTPUTS},
+        "tokenizer": {"model_dir": cfg.base_model, "fingerprint": tokenizer_fingerprint(model_dir)},
+        "environment": environment()})
+
+
+def summary(stats: dict, out: Path) -> str:
+    a, r = stats["articles"], stats["rows"]
+    lines = [f"articles: {a['used']} used, {a['skipped']} skipped "
+             + (f"({', '.join(f'{n} {k}' for k, n in sorted(a['skipped_by_reason'].items()))})" if a["skipped"] else ""),
+             f"chunks: {stats['chunks']['kept']} kept ({stats['chunks']['short_flagged']} short, "
+             f"{stats['chunks']['near_duplicates_removed']} near-duplicates removed)"]
+    for name in ("train", "val"):
+        per = ", ".join(f"{t} {n}" for t, n in r["per_template"][name].items())
+        lines.append(f"{name}: {r[name]} rows ({per})")
+    leak = stats["leak_check"]
+    lines.append(f"leak check: {leak['val_targets_in_train']} val targets in train, "
+                 f"{leak['val_targets_sharing_span_with_train']} sharing a {leak['span_chars']}-char span "
+                 f"({leak['val_rows_dropped_for_overlap']} val rows dropped to get there)")
+    lines.append(f"outputs: {out}/ (sft_train.jsonl, sft_val.jsonl, dataset_stats.json, manifest.json)")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--archive", required=True, help="root of the article archive (or a folder of .md files)")
+    parser.add_argument("--out", default="data", help="output folder")
+    parser.add_argument("--config", default="prep/config.yaml", help="YAML settings (see docs/configuration.md)")
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override settings, e.g. chunk.max_tokens=600")
+    args = parser.parse_args(argv)
+    offline.enable()
+    try:
+        cfg = load(PrepConfig, args.config if Path(args.config).exists() or args.config != "prep/config.yaml" else None, args.set)
+        stats = build(Path(args.archive), Path(args.out), cfg, args.config)
+    except (ConfigError, ModelNotFound, NothingUsable) as exc:
+        print(f"make data: {exc}", file=sys.stderr)
+        return 2
+    print(summary(stats, Path(args.out)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

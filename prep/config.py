@@ -1,0 +1,92 @@
+"""Settings of the data stage (prep/config.yaml); every key is documented in docs/configuration.md."""
+from dataclasses import dataclass
+
+from core.config import ConfigError, setting
+from core.model import DEFAULT_MODEL_DIR
+
+TEMPLATES = ("continue", "expand", "rewrite")
+PII_KINDS = ("email", "phone", "id_number", "url")
+
+
+@dataclass
+class CleanConfig:
+    min_article_chars: int = setting(10, "articles with fewer characters after cleaning are skipped (counted)", min=1)
+    boilerplate_min_articles: int = setting(
+        3, "a paragraph or line recurring (digits normalised) in at least this many articles is boilerplate", min=2)
+    boilerplate_min_share: float = setting(
+        0.02, "... and in at least this share of all articles (large archives need more than a few)", min=0.0, max=1.0)
+    boilerplate_min_chars: int = setting(4, "shorter paragraphs (section numbers, '……') never count as boilerplate", min=1)
+    repeat_min_chars: int = setting(8, "a paragraph repeated inside one article is dropped from this length up", min=1)
+    index_link_share: float = setting(
+        0.5, "a page whose text is mostly link text (with >= 5 links) is an index page and skipped", min=0.0, max=1.0)
+
+
+@dataclass
+class PiiConfig:
+    enabled: bool = setting(True, "replace personal data with placeholders such as <EMAIL>")
+    kinds: list[str] = setting(list(PII_KINDS), "which kinds to scrub", choices=PII_KINDS)
+
+
+@dataclass
+class ChunkConfig:
+    min_tokens: int = setting(300, "chunks aim to hold at least this many tokens (shorter ones are flagged)", min=1)
+    max_tokens: int = setting(800, "no chunk holds more tokens than this", min=16, max=32768)
+
+    def __post_init__(self):
+        if self.min_tokens > self.max_tokens:
+            raise ConfigError(f"chunk.min_tokens ({self.min_tokens}) must not exceed chunk.max_tokens ({self.max_tokens})")
+
+
+@dataclass
+class DedupConfig:
+    near_duplicate_jaccard: float = setting(
+        0.8, "chunks of different articles whose char-shingle Jaccard (MinHash estimate) reaches this are near-duplicates",
+        min=0.1, max=1.0)
+    shingle_chars: int = setting(5, "characters per shingle", min=2, max=20)
+    num_perm: int = setting(64, "MinHash permutations", min=16, max=512)
+
+
+@dataclass
+class TemplateConfig:
+    enabled: list[str] = setting(list(TEMPLATES), "templates to build", choices=TEMPLATES)
+    continue_min_fraction: float = setting(0.3, "continue: the prefix holds at least this share of the chunk", min=0.05, max=0.95)
+    continue_max_fraction: float = setting(0.5, "continue: ... and at most this share", min=0.05, max=0.95)
+    expand_keywords: int = setting(8, "expand: jieba keywords in the outline", min=1, max=50)
+    system_prompt: str = setting("你是这位作者本人，请用作者自己的文风、用词和标点习惯写作。",
+                                 "system message of every row")
+
+    def __post_init__(self):
+        if self.continue_min_fraction > self.continue_max_fraction:
+            raise ConfigError("templates.continue_min_fraction must not exceed templates.continue_max_fraction")
+        if not self.enabled:
+            raise ConfigError("templates.enabled must name at least one of " + ", ".join(TEMPLATES))
+
+
+@dataclass
+class ParaphraseConfig:
+    max_chunks: int = setting(16, "chunks paraphrased by the base model for 'rewrite' rows (0 = none; CPU cost)", min=0)
+    batch_size: int = setting(8, "paraphrase generation batch size", min=1)
+    max_new_tokens: int = setting(256, "upper bound on paraphrase length in tokens", min=8)
+    min_length_ratio: float = setting(0.25, "reject a paraphrase shorter than this share of the chunk (chars)", min=0.0, max=1.0)
+    max_jaccard: float = setting(0.5, "reject a paraphrase whose char 5-gram Jaccard with the chunk exceeds this", min=0.0, max=1.0)
+
+
+@dataclass
+class SplitConfig:
+    mode: str = setting("hash", "'hash': seeded hash of the article id; 'latest': newest articles by date", choices=("hash", "latest"))
+    val_fraction: float = setting(0.15, "share of articles held out for validation", min=0.0, max=0.9)
+    overlap_chars: int = setting(50, "a validation target sharing a span this long with a training target is dropped", min=8)
+
+
+@dataclass
+class PrepConfig:
+    seed: int = setting(1234, "seeds the split, prompt wording, continue cut points and paraphrase selection")
+    base_model: str = setting(DEFAULT_MODEL_DIR, "local model folder: its tokenizer counts tokens, it paraphrases")
+    workers: int = setting(0, "processes for per-article work (0 = all cores); outputs do not depend on it", min=0)
+    clean: CleanConfig = setting(CleanConfig())
+    pii: PiiConfig = setting(PiiConfig())
+    chunk: ChunkConfig = setting(ChunkConfig())
+    dedup: DedupConfig = setting(DedupConfig())
+    templates: TemplateConfig = setting(TemplateConfig())
+    paraphrase: ParaphraseConfig = setting(ParaphraseConfig())
+    split: SplitConfig = setting(SplitConfig())
