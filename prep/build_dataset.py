@@ -282,9 +282,9 @@ def build(archive: Path, out: Path, cfg: PrepConfig, config_path: str | None = N
     rows.sort(key=lambda r: (r["meta"]["article_id"], r["meta"]["chunk_index"], TEMPLATE_ORDER[r["meta"]["template"]]))
     train = [r for r in rows if r["meta"]["split"] == "train"]
     val = [r for r in rows if r["meta"]["split"] == "val"]
-    dropped = split.overlapping_rows(train, val, cfg.split.overlap_chars)
-    dropped_ids = [val[i]["meta"]["chunk_id"] + ":" + val[i]["meta"]["template"] for i in dropped]
-    val = [r for i, r in enumerate(val) if i not in set(dropped)]
+    dropped = set(split.overlapping_rows(train, val, cfg.split.overlap_chars))
+    dropped_ids = [val[i]["meta"]["chunk_id"] + ":" + val[i]["meta"]["template"] for i in sorted(dropped)]
+    val = [r for i, r in enumerate(val) if i not in dropped]
     stats = _stats(archive, files, problems, articles, loaded, counts, boilerplate_top, all_chunk_tokens, chunks,
                    near_pairs, paraphrase_counts, train, val, val_ids, dropped_ids, cfg)
     _write_outputs(out, train, val, stats, archive, articles, cfg, config_path, model_dir)
@@ -334,16 +334,8 @@ def _stats(archive, files, problems, articles, loaded, counts, boilerplate_top, 
                           "prompt_total": sum(r["meta"]["prompt_tokens"] for r in rows)}
                    for name, rows in (("train", train), ("val", val))},
         "leak_check": {"span_chars": cfg.split.overlap_chars, "val_rows_dropped_for_overlap": len(dropped_ids),
-                       "dropped": dropped_ids, **_leak_numbers(train, val, cfg.split.overlap_chars)},
+                       "dropped": dropped_ids, **split.leak_report(train, val, cfg.split.overlap_chars)},
     }
-
-
-def _leak_numbers(train: list[dict], val: list[dict], span: int) -> dict:
-    """Measured on the final files, after the drop: both must be 0."""
-    train_targets = {r["completion"][0]["content"] for r in train}
-    contained = sum(any(r["completion"][0]["content"] in t for t in train_targets) for r in val) if len(val) * len(train) < 4_000_000 else None
-    return {"val_targets_in_train": contained if contained is not None else len(split.overlapping_rows(train, val, span)),
-            "val_targets_sharing_span_with_train": len(split.overlapping_rows(train, val, span))}
 
 
 def _write_outputs(out: Path, train, val, stats, archive: Path, articles, cfg, config_path, model_dir: Path) -> None:

@@ -28,21 +28,43 @@ def _target(row: dict) -> str:
     return row["completion"][0]["content"]
 
 
+class TrainSpans:
+    """Every `span`-character window of the training targets, as a sorted array of hashes."""
+
+    def __init__(self, train: list[dict], span: int):
+        targets = sorted({_target(r) for r in train})
+        hashes = [window_hashes(t, span) for t in targets]
+        self.windows = np.unique(np.concatenate(hashes)) if hashes else np.empty(0, dtype=np.uint64)
+        self.haystack = "\x00".join(targets)
+        self.span = span
+
+    def shared(self, text: str) -> np.ndarray:
+        """Per window of `text`: is it also a window of some training target?"""
+        windows = window_hashes(text, self.span)
+        if not self.windows.size or not windows.size:
+            return np.zeros(windows.size, dtype=bool)
+        at = np.minimum(np.searchsorted(self.windows, windows), self.windows.size - 1)
+        return self.windows[at] == windows
+
+    def contains(self, text: str) -> bool:
+        """Is `text` inside a training target? A long text can only be if all its windows are shared."""
+        if len(text) >= self.span and not self.shared(text).all():
+            return False
+        return text in self.haystack
+
+
 def overlapping_rows(train: list[dict], val: list[dict], span: int) -> list[int]:
     """Indices of validation rows whose target is inside a training target or shares a `span`-char window."""
-    train_targets = sorted({_target(r) for r in train})
-    hashes = [window_hashes(t, span) for t in train_targets]
-    train_windows = np.unique(np.concatenate(hashes)) if hashes else np.empty(0, dtype=np.uint64)
-    haystack = "\x00".join(train_targets)
-    bad = []
-    for i, row in enumerate(val):
-        target = _target(row)
-        windows = window_hashes(target, span)
-        # A target of at least `span` chars inside a training target shares all its windows with it; only
-        # shorter targets need the substring search.
-        if np.isin(windows, train_windows).any() if windows.size else target in haystack:
-            bad.append(i)
-    return bad
+    spans = TrainSpans(train, span)
+    return [i for i, row in enumerate(val)
+            if spans.shared(_target(row)).any() or (len(_target(row)) < span and spans.contains(_target(row)))]
+
+
+def leak_report(train: list[dict], val: list[dict], span: int) -> dict:
+    """The two numbers dataset_stats.json promises, measured on the final rows."""
+    spans = TrainSpans(train, span)
+    return {"val_targets_in_train": sum(spans.contains(_target(r)) for r in val),
+            "val_targets_sharing_span_with_train": sum(bool(spans.shared(_target(r)).any()) for r in val)}
 
 
 def histogram(values: list[int], bin_width: int) -> dict[str, int]:

@@ -59,10 +59,21 @@ def continue_cut(text: str, lo: float, hi: float, seed: int, chunk_id: str) -> i
     return best
 
 
+def keywords(text: str, count: int) -> list[str]:
+    """TF-IDF keywords with jieba's own IDF table and stop words (as jieba.analyse.extract_tags), but cut
+    without the HMM pass: twice as fast, and the outline only needs dictionary words."""
+    tfidf = jieba.analyse.default_tfidf
+    freq: dict[str, float] = {}
+    for word in jieba.cut(text, HMM=False):
+        if len(word.strip()) >= 2 and word.lower() not in tfidf.stop_words:
+            freq[word] = freq.get(word, 0.0) + tfidf.idf_freq.get(word, tfidf.median_idf)
+    return [w for w, _ in sorted(freq.items(), key=lambda kv: (-kv[1], kv[0]))[:count]]
+
+
 def outline(text: str, lang: str, keyword_count: int) -> dict:
-    keywords = jieba.analyse.extract_tags(text, topK=keyword_count)
+    keywords_found = keywords(text, keyword_count)
     chars = len(text.replace("\n", ""))
-    return {"keywords": ("、" if lang == "zh" else ", ").join(keywords),
+    return {"keywords": ("、" if lang == "zh" else ", ").join(keywords_found),
             "chars": max(10, round(chars, -1)), "paragraphs": len(split_paragraphs(text))}
 
 

@@ -1,0 +1,136 @@
+"""`make data` on the real sample archive with the real tokenizer: format, split, leak-freedom, token bounds,
+template invariants, determinism, atomic outputs and no network."""
+import filecmp
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, copy_archive, run_guarded
+from core.jsonio import read_json, read_jsonl, sha256_file
+from core.model import DEFAULT_MODEL_DIR, load_tokenizer, resolve_model_dir
+from prep.build_dataset import OUTPUTS, build
+from prep.config import PrepConfig
+from core.config import load
+
+META_KEYS = {"article_id", "chunk_id", "chunk_index", "chunk_tokens", "completion_tokens", "date", "lang",
+             "prompt_tokens", "short_chunk", "split", "template", "title", "year"}
+
+
+@pytest.fixture(scope="module")
+def rows(sft_data):
+    return read_jsonl(sft_data / "sft_train.jsonl"), read_jsonl(sft_data / "sft_val.jsonl")
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return load_tokenizer(resolve_model_dir(DEFAULT_MODEL_DIR))
+
+
+def target(row):
+    return row["completion"][0]["content"]
+
+
+def test_rows_are_trl_prompt_completion(rows):
+    train, val = rows
+    assert len(train) > 300 and len(val) > 10
+    for row in train + val:
+        assert [m["role"] for m in row["prompt"]] == ["system", "user"]
+        assert [m["role"] for m in row["completion"]] == ["assistant"]
+        assert META_KEYS <= set(row["meta"])
+        assert row["meta"]["template"] in ("continue", "expand", "rewrite")
+        assert target(row).strip()
+
+
+def test_split_is_by_article_and_leak_free(rows, sft_data):
+    train, val = rows
+    train_articles = {r["meta"]["article_id"] for r in train}
+    val_articles = {r["meta"]["article_id"] for r in val}
+    assert train_articles and val_articles and not train_articles & val_articles
+    train_targets = [target(r) for r in train]
+    train_spans = {t[i:i + 50] for t in train_targets for i in range(len(t) - 49)}
+    for row in val:
+        text = target(row)
+        assert not any(text in t for t in train_targets)
+        assert not any(text[i:i + 50] in train_spans for i in range(len(text) - 49))
+    leak = read_json(sft_data / "dataset_stats.json")["leak_check"]
+    assert leak["val_targets_in_train"] == 0 and leak["val_targets_sharing_span_with_train"] == 0
+
+
+def test_token_counts_are_real_and_bounded(rows, tokenizer):
+    train, val = rows
+    for row in (train + val)[::7]:
+        meta = row["meta"]
+        assert len(tokenizer(target(row), add_special_tokens=False)["input_ids"]) == meta["completion_tokens"]
+        rendered = tokenizer.apply_chat_template(row["prompt"], add_generation_prompt=True, tokenize=False)
+        assert len(tokenizer(rendered, add_special_tokens=False)["input_ids"]) == meta["prompt_tokens"]
+        assert meta["chunk_tokens"] <= 800
+        assert meta["chunk_tokens"] >= 300 or meta["short_chunk"]
+
+
+def test_template_invariants(rows):
+    train, val = rows
+    chunks = {r["meta"]["chunk_id"]: target(r) for r in train + val if r["meta"]["template"] == "expand"}
+    continues = [r for r in train + val if r["meta"]["template"] == "continue"]
+    assert continues
+    for row in continues:
+        user = row["prompt"][1]["content"]
+        prefix = row["meta"]["prefix"]
+        assert target(row) not in user, "continue target inside its own prompt"
+        assert prefix in user and not prefix.endswith(target(row)[:10])
+        chunk = chunks[row["meta"]["chunk_id"]]
+        assert chunk.startswith(prefix) and chunk.endswith(target(row))
+        share = len(prefix) / len(chunk)
+        assert 0.28 <= share <= 0.5, share
+    for row in train + val:
+        if row["meta"]["template"] == "rewrite":
+            assert row["prompt"][1]["content"] != target(row)
+
+
+def test_stats_and_manifest(sft_data):
+    stats = read_json(sft_data / "dataset_stats.json")
+    assert stats["articles"]["used"] == 40
+    assert stats["articles"]["skipped_by_reason"] == {"index_page": 1}   # the archive's README.md
+    assert stats["rows"]["train"] > 0 and set(stats["by_year"]) >= {"1907", "1925", "1934"}
+    manifest = read_json(sft_data / "manifest.json")
+    assert manifest["outputs"] == {name: sha256_file(sft_data / name) for name in OUTPUTS}
+    assert len(manifest["inputs"]) == 80   # 40 .md + 40 meta.json
+    assert manifest["tokenizer"]["fingerprint"] and manifest["seed"] == 1234
+    assert set(manifest["environment"]["git"]) == {"commit", "dirty"}
+    assert not list(sft_data.glob(".*.tmp")), "temporary files left behind"
+
+
+def test_byte_identical_under_file_order_and_worker_count(tmp_path):
+    """The same archive copied in opposite file orders, built with 1 and 2 workers, gives the same bytes."""
+    source = REPO / "corpora" / "luxun-archive" / "鲁迅" / "1934"
+    forward = copy_archive(source, tmp_path / "a" / "鲁迅" / "1934")
+    backward = copy_archive(source, tmp_path / "b" / "鲁迅" / "1934", reverse=True)
+    outputs = []
+    for archive, workers in ((forward.parent.parent, 1), (backward.parent.parent, 2)):
+        cfg = load(PrepConfig, None, ["paraphrase.max_chunks=0", f"workers={workers}"])
+        out = tmp_path / f"out{workers}"
+        build(archive, out, cfg)
+        outputs.append(out)
+    for name in OUTPUTS:
+        assert filecmp.cmp(outputs[0] / name, outputs[1] / name, shallow=False), name
+
+
+def test_cli_opens_no_socket(tmp_path):
+    archive = copy_archive(REPO / "corpora" / "luxun-archive" / "鲁迅" / "1934", tmp_path / "arch" / "a")
+    result, attempts = run_guarded(["-m", "prep.build_dataset", "--archive", str(archive.parent), "--out",
+                                    str(tmp_path / "out"), "--set", "paraphrase.max_chunks=0"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert attempts == []
+    assert "leak check: 0 val targets in train" in result.stdout
+
+
+def test_config_errors_name_the_key(tmp_path):
+    result, _ = run_guarded(["-m", "prep.build_dataset", "--archive", "corpora/luxun-archive", "--out",
+                             str(tmp_path), "--set", "chunk.max_tokns=500"], tmp_path)
+    assert result.returncode == 2
+    assert "unknown key 'chunk.max_tokns'; did you mean 'chunk.max_tokens'?" in result.stderr
+    bad_yaml = tmp_path / "c.yaml"
+    bad_yaml.write_text("split:\n  val_fraction: 2\n", encoding="utf-8")
+    result, _ = run_guarded(["-m", "prep.build_dataset", "--archive", "corpora/luxun-archive", "--out",
+                             str(tmp_path), "--config", str(bad_yaml)], tmp_path)
+    assert result.returncode == 2 and "split.val_fraction" in result.stderr and "maximum" in result.stderr
