@@ -64,7 +64,7 @@ class TemplateConfig:
 
 @dataclass
 class ParaphraseConfig:
-    max_chunks: int = setting(16, "chunks paraphrased by the base model for 'rewrite' rows (0 = none; CPU cost)", min=0)
+    max_chunks: int = setting(8, "chunks paraphrased by the base model for 'rewrite' rows (0 = none; CPU cost)", min=0)
     batch_size: int = setting(8, "paraphrase generation batch size", min=1)
     max_new_tokens: int = setting(256, "upper bound on paraphrase length in tokens", min=8)
     min_length_ratio: float = setting(0.25, "reject a paraphrase shorter than this share of the chunk (chars)", min=0.0, max=1.0)
