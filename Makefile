@@ -23,7 +23,7 @@ SHEETS ?=
 setup-browser:
 	command -v chromium >/dev/null && command -v chromedriver >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium chromium-driver fonts-noto-cjk >/dev/null)
 
-.PHONY: setup-browser setup data train eval sample merge ab-score demo reproduce reproduce-lock test bench lock clean
+.PHONY: setup-browser setup data train eval sample merge ab-score demo test bench lock clean
 
 setup: $(SETUP_STAMP) $(MODEL_DIR)/config.json
 
@@ -62,12 +62,6 @@ demo: setup
 	$(MAKE) train
 	$(MAKE) eval
 	@echo "Report: $(RUN)/eval/report.html"
-
-reproduce: setup
-	$(PYTHON) -m core.reproduce check --archive "$(ARCHIVE)" --lock reproduce.lock.json
-
-reproduce-lock: setup
-	$(PYTHON) -m core.reproduce lock --archive "$(ARCHIVE)" --lock reproduce.lock.json
 
 test: setup setup-browser
 	$(PYTHON) -m pytest -q
