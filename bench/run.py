@@ -1,11 +1,11 @@
 """`make bench`: speed/memory comparisons, each measured in one run against its named baseline.
 
-    python -m bench.run [--only data,train,eval]
+    python -m bench.run [--only data]
 """
 import argparse
 import importlib
 
-SECTIONS = {"data": "bench.bench_data", "train": "bench.bench_train", "eval": "bench.bench_eval"}
+SECTIONS = {"data": "bench.bench_data"}   # train and eval sections join with their stages
 
 
 def main() -> None:
