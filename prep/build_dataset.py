@@ -107,7 +107,7 @@ def _map(pool, fn, items, desc: str):
 
 
 # ---- main process ----------------------------------------------------------------------------------------
-def _filter_articles(loaded: list, cfg: PrepConfig, problems: list, counts: Counter) -> list[Article]:
+def _filter_articles(loaded: list, cfg: PrepConfig, problems: list, counts: Counter) -> tuple[list[Article], list[dict]]:
     """Index pages, image-only/empty pages, boilerplate, repeats, PII, too-short and duplicate articles."""
     candidates: list[Article] = []
     for item in loaded:
@@ -302,9 +302,10 @@ def _stats(archive, files, problems, articles, loaded, counts, boilerplate_top, 
     for name, rows in (("train", train), ("val", val)):
         for row in rows:
             years[row["meta"]["year"] or "unknown"][f"rows_{name}"] += 1
+    skipped = _problem_stats(problems)
     return {
         "articles": {"markdown_files_found": len(files), "used": len(articles), "skipped": len(problems),
-                     "skipped_by_reason": _problem_stats(problems)["by_reason"], "skipped_list": _problem_stats(problems)["list"],
+                     "skipped_by_reason": skipped["by_reason"], "skipped_list": skipped["list"],
                      "repaired_by_reason": dict(Counter(r.split(" (")[0] for _, r in repairs)),
                      "repaired_list": [{"path": p, "repair": r} for p, r in repairs]},
         "cleaning": {k: counts[k] for k in ("front_matter_dropped", "code_blocks_dropped", "html_tags_dropped",
@@ -380,7 +381,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     offline.enable()
     try:
-        cfg = load(PrepConfig, args.config if Path(args.config).exists() or args.config != "prep/config.yaml" else None, args.set)
+        cfg = load(PrepConfig, args.config, args.set)
         stats = build(Path(args.archive), Path(args.out), cfg, args.config)
     except (ConfigError, ModelNotFound, NothingUsable) as exc:
         print(f"make data: {exc}", file=sys.stderr)

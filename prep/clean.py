@@ -5,6 +5,7 @@ Kept: link text, inline code text, the author's own punctuation and spacing insi
 as paragraphs (joined by a blank line). Indented code is disabled on purpose: many Chinese authors indent
 paragraphs, and those are prose, not code.
 """
+import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -148,7 +149,7 @@ def find_boilerplate(articles: list[list[str]], min_articles: int, min_share: fl
             if "\n" in paragraph:
                 keys.update(boilerplate_key(line) for line in paragraph.split("\n"))
         seen.update(k for k in keys if len(k.replace(" ", "")) >= min_chars)
-    threshold = max(min_articles, -(-int(min_share * len(articles) * 1000) // 1000))
+    threshold = max(min_articles, math.ceil(min_share * len(articles)))
     return Counter({k: n for k, n in seen.items() if n >= threshold}), threshold
 
 
