@@ -37,8 +37,19 @@ def git_state() -> dict:
     return {"commit": commit, "dirty": dirty}
 
 
+def cpu_model() -> str:
+    """The CPU's marketing name (floating-point kernels, hence low bits of trained weights, depend on it)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def environment() -> dict:
-    return {"python": platform.python_version(), "platform": platform.platform(terse=True),
+    return {"python": platform.python_version(), "platform": platform.platform(terse=True), "cpu": cpu_model(),
             "packages": package_versions(), "git": git_state()}
 
 

@@ -1,0 +1,40 @@
+"""Which checkpoint a restarted run resumes from. The Trainer writes `checkpoint-<step>/` file by file, so a
+kill -9 can leave one half-written; a marker written last (after the Trainer is done with the folder) tells
+complete ones apart, and incomplete ones are moved out of the way."""
+import re
+import shutil
+from pathlib import Path
+
+from transformers import TrainerCallback
+
+from core.jsonio import write_atomic
+
+COMPLETE_MARKER = "CHECKPOINT_COMPLETE"
+_CHECKPOINT = re.compile(r"checkpoint-(\d+)$")
+
+
+def _step(folder: Path) -> int:
+    return int(_CHECKPOINT.match(folder.name).group(1))
+
+
+def last_complete(checkpoints_dir: Path, discard_incomplete: bool = True) -> Path | None:
+    """The newest checkpoint with its marker; folders without one are deleted (they cannot be trusted)."""
+    if not checkpoints_dir.is_dir():
+        return None
+    found = sorted((p for p in checkpoints_dir.iterdir() if p.is_dir() and _CHECKPOINT.match(p.name)), key=_step)
+    complete = [p for p in found if (p / COMPLETE_MARKER).is_file()]
+    for folder in found:
+        if folder not in complete and discard_incomplete:
+            print(f"skipping incomplete checkpoint {folder} (no {COMPLETE_MARKER}; interrupted while saving)")
+            shutil.rmtree(folder)
+    return complete[-1] if complete else None
+
+
+class MarkComplete(TrainerCallback):
+    """Writes the marker once the Trainer has finished writing a checkpoint (on_save runs after the save)."""
+
+    def on_save(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            if folder.is_dir():
+                write_atomic(folder / COMPLETE_MARKER, f"{state.global_step}\n")

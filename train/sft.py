@@ -1,0 +1,228 @@
+"""The training recipe: one (Q)LoRA adapter from the SFT data, with TRL's SFTTrainer.
+
+    python -m train.sft --config train/lora_sft.yaml --data data --run outputs/demo [--set key=value ...]
+
+Usually started by train.launch (which also handles several processes). Steps: validate the config and the
+data -> seed -> base model (4-bit if asked) -> LoRA -> SFTTrainer (tokenizer's chat template, loss on the
+completion only, optional packing) -> resume from the last complete checkpoint if there is one -> train ->
+adapter/, train_log.jsonl, curves.png, TensorBoard events and manifest.json in the run folder.
+"""
+import argparse
+import os
+import resource
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from core import offline
+
+offline.enable()  # before anything imports transformers / huggingface_hub
+
+from core.config import ConfigError, to_dict  # noqa: E402
+from core.jsonio import read_json, sha256_tree, write_json  # noqa: E402
+from core.manifest import cpu_model, environment  # noqa: E402
+from core.model import ModelNotFound, load_causal_lm, load_tokenizer, resolve_model_dir, tokenizer_fingerprint  # noqa: E402,E501
+from core.seed import seed_everything  # noqa: E402
+from train.config import TrainConfig, load_config  # noqa: E402
+from train.data import DataError, check_tokenizer, load_splits, manifest_sha256  # noqa: E402
+
+OOM_ADVICE = ("out of GPU memory. Lower, in this order (make train SET=\"...\"): per_device_batch_size=1 "
+              "(and raise gradient_accumulation_steps to keep the effective batch), gradient_checkpointing=true, "
+              "max_length=512 (or 256), load_in_4bit=true, lora_r=8; or use a smaller base_model.")
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", default="train/lora_sft.yaml")
+    parser.add_argument("--data", default="data", help="folder from `make data`")
+    parser.add_argument("--run", default="outputs/demo", help="run folder for checkpoints and outputs")
+    parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="config overrides")
+    return parser.parse_args(argv)
+
+
+def prepare(args: argparse.Namespace) -> tuple[TrainConfig, Path]:
+    """Everything that can be wrong with the inputs, checked before a model is loaded."""
+    cfg = load_config(args.config, args.set)
+    model_dir = resolve_model_dir(cfg.base_model)
+    check_tokenizer(Path(args.data), model_dir)
+    return cfg, model_dir
+
+
+def check_same_run(run_dir: Path, cfg: TrainConfig) -> None:
+    """Resuming is only sound with the settings the checkpoints were made with."""
+    saved = run_dir / "config.json"
+    if saved.is_file() and (run_dir / "checkpoints").is_dir():
+        previous = read_json(saved)
+        changed = sorted(k for k, v in to_dict(cfg).items() if previous.get(k) != v and k != "max_steps")
+        if changed:
+            raise ConfigError(f"{run_dir} holds checkpoints of a run with other settings ({', '.join(changed)}); "
+                              "pick a new RUN= folder or delete that one to start over")
+
+
+def build_model(cfg: TrainConfig, model_dir: Path):
+    """Base model (frozen, 4-bit when asked) with fresh LoRA weights; seeded first so they are reproducible."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    seed_everything(cfg.seed)
+    local_rank = int(os.environ.get("LOCAL_RANK", 0))
+    device = f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
+    model = load_causal_lm(model_dir, load_in_4bit=cfg.load_in_4bit, quant_type=cfg.bnb_4bit_quant_type,
+                           compute_dtype=cfg.bnb_4bit_compute_dtype, double_quant=cfg.bnb_4bit_use_double_quant,
+                           device=device)
+    model.config.use_cache = False  # the KV cache is for generation; training only wastes memory on it
+    seed_everything(cfg.seed)  # loading may draw random numbers; LoRA init must not depend on how many
+    lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+                      target_modules=cfg.lora_target_modules, task_type="CAUSAL_LM")
+    model = get_peft_model(model, lora)
+    # Relative, as written in the config, so the adapter's bytes do not depend on where the repo is checked out.
+    model.peft_config["default"].base_model_name_or_path = cfg.base_model
+    return model
+
+
+def sft_config(cfg: TrainConfig, run_dir: Path):
+    import torch
+    from trl import SFTConfig
+
+    precision = cfg.resolved_precision
+    return SFTConfig(
+        output_dir=str(run_dir / "checkpoints"), run_name=cfg.run_name,
+        per_device_train_batch_size=cfg.per_device_batch_size, per_device_eval_batch_size=cfg.per_device_batch_size,
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps, learning_rate=cfg.learning_rate,
+        max_steps=cfg.max_steps if cfg.max_steps is not None else -1, num_train_epochs=cfg.num_train_epochs,
+        warmup_steps=cfg.warmup_steps, lr_scheduler_type=cfg.lr_scheduler_type, weight_decay=cfg.weight_decay,
+        max_length=cfg.max_length, packing=cfg.packing, packing_strategy="bfd", completion_only_loss=True,
+        gradient_checkpointing=cfg.gradient_checkpointing,
+        gradient_checkpointing_kwargs={"use_reentrant": False} if cfg.gradient_checkpointing else None,
+        eval_strategy="steps", eval_steps=cfg.eval_steps, save_strategy="steps", save_steps=cfg.save_steps,
+        save_total_limit=cfg.save_total_limit, logging_steps=cfg.logging_steps,
+        seed=cfg.seed, data_seed=cfg.seed, bf16=precision == "bf16", fp16=precision == "fp16",
+        use_cpu=not torch.cuda.is_available(), report_to=["tensorboard"], dataloader_num_workers=0,
+        # Packed batches are one flat sequence without padding; unpacked ones have an attention mask to count by
+        # (the pad token is <|im_end|>, which also occurs in real text, so "non_padding" would undercount packs).
+        include_num_input_tokens_seen="all" if cfg.packing else "non_padding",
+        ddp_find_unused_parameters=False,
+    )
+
+
+def hardware() -> dict:
+    import psutil
+    import torch
+
+    info = {"cpu": cpu_model(), "cpu_capability": torch.backends.cpu.get_cpu_capability(), "cpu_count": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(), "ram_gb": round(psutil.virtual_memory().total / 2**30, 1),
+            "world_size": int(os.environ.get("WORLD_SIZE", 1))}
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        info["distributed_backend"] = torch.distributed.get_backend()
+    if torch.cuda.is_available():
+        info["gpus"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    return info
+
+
+def peak_memory() -> dict:
+    import torch
+
+    # ru_maxrss is in KiB on Linux.
+    memory = {"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    if torch.cuda.is_available():
+        memory["peak_cuda_allocated_mb"] = torch.cuda.max_memory_allocated() / 2**20
+    return memory
+
+
+def save_adapter(model, out: Path) -> None:
+    """PEFT save into a temp folder, then swapped in: `adapter/` is always either the old or the new one."""
+    tmp, old = out.with_name(out.name + ".partial"), out.with_name(out.name + ".old")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(str(tmp))
+    if out.exists():
+        out.rename(old)
+    tmp.rename(out)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def build_trainer(cfg: TrainConfig, model_dir: Path, args: argparse.Namespace):
+    """SFTTrainer over the data's prompt/completion rows: the tokenizer's own chat template renders them, and
+    the loss covers completion tokens only (TRL's default for prompt/completion data, set explicitly)."""
+    from transformers.trainer_callback import ProgressCallback
+    from trl import SFTTrainer
+
+    from train.callbacks import JsonlLog, TokenProgress
+    from train.checkpoints import MarkComplete
+
+    run_dir = Path(args.run)
+    os.environ["TENSORBOARD_LOGGING_DIR"] = str(run_dir / "tensorboard")
+    train_rows, val_rows = load_splits(args.data, cfg.eval_max_rows)
+    tokenizer = load_tokenizer(model_dir)
+    model = build_model(cfg, model_dir)
+    trainer = SFTTrainer(model=model, args=sft_config(cfg, run_dir), train_dataset=train_rows,
+                         eval_dataset=val_rows, processing_class=tokenizer)
+    trainer.remove_callback(ProgressCallback)
+    for callback in (TokenProgress(), JsonlLog(run_dir / "train_log.jsonl"), MarkComplete()):
+        trainer.add_callback(callback)
+    return trainer
+
+
+def train(cfg: TrainConfig, model_dir: Path, args: argparse.Namespace) -> dict:
+    import torch
+
+    from core.figures import training_curves
+    from train.callbacks import log_rows
+    from train.checkpoints import last_complete
+
+    started = time.perf_counter()
+    run_dir = Path(args.run)
+    main_process = int(os.environ.get("RANK", 0)) == 0
+    check_same_run(run_dir, cfg)
+    if main_process:
+        write_json(run_dir / "config.json", to_dict(cfg))
+    trainer = build_trainer(cfg, model_dir, args)
+
+    resume = last_complete(run_dir / "checkpoints", discard_incomplete=main_process)
+    if resume is not None:
+        print(f"resuming from {resume} (last complete checkpoint)", flush=True)
+    try:
+        trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+        if not any(e.get("step") == trainer.state.global_step and "eval_loss" in e
+                   for e in trainer.state.log_history):
+            trainer.evaluate()  # the curve and the manifest should end on the final adapter's val loss
+    except torch.OutOfMemoryError:
+        sys.exit(f"error: {OOM_ADVICE}")
+
+    if not trainer.is_world_process_zero():
+        return {}
+    save_adapter(trainer.model, run_dir / "adapter")
+    rows = log_rows(trainer.state.log_history)
+    training_curves(rows, run_dir / "curves.png", f"{cfg.run_name}: {cfg.base_model}")
+    last_eval = next((r for r in reversed(rows) if "eval_loss" in r), {})
+    manifest = {
+        "stage": "train", "config": to_dict(cfg), "config_file": str(args.config),
+        "resolved": {"precision": cfg.resolved_precision, "base_model_dir": str(model_dir),
+                     "tokenizer_fingerprint": tokenizer_fingerprint(model_dir)},
+        "data": {"dir": str(args.data), "manifest_sha256": manifest_sha256(args.data),
+                 # sequences as trained on: packed rows when packing is on
+                 "train_sequences": len(trainer.train_dataset), "val_sequences": len(trainer.eval_dataset)},
+        "seed": cfg.seed, "environment": environment(), "hardware": hardware(),
+        "resumed_from_step": int(resume.name.split("-")[-1]) if resume else None,
+        "global_step": trainer.state.global_step, "tokens_seen": trainer.state.num_input_tokens_seen,
+        "final": {"eval_loss": last_eval.get("eval_loss"), "eval_perplexity": last_eval.get("eval_perplexity")},
+        "wall_time_s": time.perf_counter() - started, **peak_memory(),
+        "outputs": {f"adapter/{name}": digest for name, digest in sha256_tree(run_dir / "adapter").items()},
+    }
+    write_json(run_dir / "manifest.json", manifest)
+    print(f"adapter written to {run_dir / 'adapter'} (step {trainer.state.global_step}, "
+          f"val loss {last_eval.get('eval_loss')}); log {run_dir / 'train_log.jsonl'}")
+    return manifest
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    try:
+        cfg, model_dir = prepare(args)
+        train(cfg, model_dir, args)
+    except (ConfigError, DataError, ModelNotFound) as exc:
+        sys.exit(f"error: {exc}")
+
+
+if __name__ == "__main__":
+    main()
