@@ -19,9 +19,12 @@ NPROC ?= 1
 PROMPT ?= 请写一段关于读书的随笔。
 SHEETS ?=
 
-# Browser tests drive Debian's chromium; the CJK font makes Chinese figure labels render.
+# Browser tests drive Debian's chromium; fonts-noto-cjk lets the browser show the Chinese in report.html and
+# the rating pages (figures use the font mplfonts ships). apt needs root: sudo is used when we are not root.
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 setup-browser:
-	command -v chromium >/dev/null && command -v chromedriver >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium chromium-driver fonts-noto-cjk >/dev/null)
+	test -x /usr/bin/chromium && test -x /usr/bin/chromedriver && fc-list 2>/dev/null | grep -q "Noto Sans CJK" \
+	  || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium chromium-driver fonts-noto-cjk >/dev/null)
 
 .PHONY: setup-browser setup data train eval sample merge ab-score demo test bench lock clean
 

@@ -1,5 +1,5 @@
-"""Batched chat generation with left padding and a fixed seed: the same inputs give the same outputs on CPU,
-whatever the batch they arrive in is processed alongside."""
+"""Batched chat generation with left padding and a fixed seed: the same inputs, seed and batch size give the
+same outputs on CPU. (A different batch size changes which prompts share a batch and its random stream.)"""
 from typing import Sequence
 
 from tqdm import tqdm
@@ -9,7 +9,7 @@ def generate_chat(model, tokenizer, conversations: Sequence[list[dict]], max_new
                   batch_size: int = 8, do_sample: bool = True, temperature: float = 0.7, top_p: float = 0.9,
                   repetition_penalty: float = 1.1, desc: str = "generating") -> list[str]:
     """Generate one assistant reply per conversation (a list of chat messages). Batches are sorted by prompt
-    length to keep padding small; the RNG is re-seeded per batch so results do not depend on batch order."""
+    length to keep padding small; the RNG is re-seeded per batch so no batch depends on the ones before it."""
     import torch
 
     prompts = [tokenizer.apply_chat_template(c, add_generation_prompt=True, tokenize=False) for c in conversations]

@@ -146,7 +146,10 @@ def _filter_articles(loaded: list, cfg: PrepConfig, problems: list, counts: Coun
         first_by_text[key] = article.raw.article_id
         article.paragraphs, article.lang = paragraphs, detect_language(text)
         kept.append(article)
-    return kept, [{"articles": n, "text": k[:80]} for k, n in sorted(boilerplate.items(), key=lambda kv: (-kv[1], kv[0]))[:20]]
+    # The report quotes the recurring text, so it gets the same scrub as the articles (footers carry e-mails).
+    quote = (lambda text: pii.scrub(text, cfg.pii.kinds, Counter())) if cfg.pii.enabled else (lambda text: text)
+    return kept, [{"articles": n, "text": quote(k)[:80]}
+                  for k, n in sorted(boilerplate.items(), key=lambda kv: (-kv[1], kv[0]))[:20]]
 
 
 def _drop_near_duplicates(chunks: list[dict], cfg: PrepConfig, counts: Counter) -> tuple[list[dict], list[dict]]:

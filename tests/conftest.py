@@ -29,16 +29,23 @@ def sft_data(tmp_path_factory) -> Path:
     return out
 
 
+def guarded_env(log: Path, **extra: str) -> dict:
+    """Environment for a subprocess whose every network connection is refused and recorded to `log`."""
+    return dict(os.environ, NETGUARD_LOG=str(log),
+                PYTHONPATH=os.pathsep.join([str(NETGUARD_DIR), str(REPO), os.environ.get("PYTHONPATH", "")]), **extra)
+
+
+def attempted_connections(log: Path) -> list[str]:
+    return log.read_text(encoding="utf-8").splitlines() if log.exists() else []
+
+
 def run_guarded(args: list[str], tmp_path: Path, timeout: int = 900, extra_env: dict | None = None):
-    """Run `python args...` from the repo root with every network connection refused and recorded.
+    """Run `python args...` from the repo root under the network guard.
     Returns (CompletedProcess, list of attempted connections)."""
     log = tmp_path / "netguard.log"
-    env = dict(os.environ, NETGUARD_LOG=str(log),
-               PYTHONPATH=os.pathsep.join([str(NETGUARD_DIR), str(REPO), os.environ.get("PYTHONPATH", "")]),
-               **(extra_env or {}))
-    result = subprocess.run([sys.executable, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
-    attempts = log.read_text(encoding="utf-8").splitlines() if log.exists() else []
-    return result, attempts
+    result = subprocess.run([sys.executable, *args], cwd=REPO, env=guarded_env(log, **(extra_env or {})),
+                            capture_output=True, text=True, timeout=timeout)
+    return result, attempted_connections(log)
 
 
 def copy_archive(source: Path, dest: Path, reverse: bool = False) -> Path:

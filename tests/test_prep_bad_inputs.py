@@ -13,7 +13,7 @@ from prep.build_dataset import NothingUsable, build
 from prep.config import PrepConfig
 
 LUXUN = sorted((REPO / "corpora" / "luxun-archive" / "鲁迅").glob("192[45]/*/*.md"))
-SIGNATURE = "—— 关注公众号「某某读书」，每周更新 12 篇 ——"
+SIGNATURE = "—— 关注公众号「某某读书」，每周更新 12 篇，投稿 editor@example.com ——"
 HEADER = "这是本号第 {n} 篇原创，全文 {c} 字"
 
 
@@ -112,6 +112,8 @@ def test_boilerplate_repeats_and_pii_are_removed_and_counted(result):
     assert "someone@example.com" not in text and "13812345678" not in text
     assert stats["pii"]["replaced"]["email"] == 1 and stats["pii"]["replaced"]["phone"] == 1
     assert "<EMAIL>" in text
+    quoted = json.dumps(stats["boilerplate"]["most_common"], ensure_ascii=False)
+    assert "关注公众号" in quoted and "editor@example.com" not in quoted  # the report is scrubbed too
 
 
 def test_short_article_kept_and_flagged(result):

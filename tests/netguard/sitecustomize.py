@@ -1,7 +1,9 @@
 """Loaded by any Python started with this folder first on PYTHONPATH: every attempt to open a network
-connection (anything but a Unix socket) is recorded to $NETGUARD_LOG and refused."""
+connection (anything but a Unix socket) is recorded to $NETGUARD_LOG and refused. Warnings whose message
+matches the regex $NETGUARD_WARNINGS_AS_ERRORS become errors (e.g. glyphs missing from a figure's font)."""
 import os
 import socket
+import warnings
 
 _LOG = os.environ.get("NETGUARD_LOG", "")
 
@@ -39,3 +41,6 @@ socket.socket.connect = _guarded(_original_connect)
 socket.socket.connect_ex = _guarded(_original_connect_ex)
 socket.getaddrinfo = _blocked_getaddrinfo
 socket.create_connection = _blocked_create_connection
+
+if os.environ.get("NETGUARD_WARNINGS_AS_ERRORS"):
+    warnings.filterwarnings("error", message=os.environ["NETGUARD_WARNINGS_AS_ERRORS"])

@@ -1,0 +1,70 @@
+"""Settings of `make eval` (values live in eval/eval.yaml; override with --set key=value)."""
+from dataclasses import dataclass
+
+from core.config import ConfigError, setting
+
+
+@dataclass
+class PerplexityConfig:
+    window: int = setting(1024, "tokens per forward pass; longer texts are scored with a sliding window", min=16)
+    stride: int = setting(512, "new tokens scored per window step; the rest of the window is context", min=1)
+    batch_size: int = setting(4, "windows per forward pass (logits take batch × window × vocab floats)", min=1)
+    instruction: str = setting("请写一段文字。", "user message of the fixed chat template every scored text sits in")
+    max_articles: int = setting(0, "score at most this many held-out articles (0 = all)", min=0)
+
+    def __post_init__(self) -> None:
+        if self.stride > self.window:
+            raise ConfigError(f"perplexity.stride ({self.stride}) must not exceed perplexity.window ({self.window})")
+
+
+@dataclass
+class GenerationConfig:
+    num_prompts: int = setting(12, "held-out prompts per system (split evenly over the templates)", min=2)
+    templates: list[str] = setting(["continue", "expand"], "prompt templates taken from the held-out rows",
+                                   choices=["continue", "expand"])
+    max_new_tokens: int = setting(160, "tokens generated per prompt", min=1)
+    batch_size: int = setting(8, "prompts per generate() call (left padded)", min=1)
+    do_sample: bool = setting(True, "sample (True) or greedy decode (False)")
+    temperature: float = setting(0.7, "sampling temperature", min=0.01)
+    top_p: float = setting(0.9, "nucleus sampling mass", min=0.01, max=1.0)
+    repetition_penalty: float = setting(1.1, "HF repetition penalty", min=1.0)
+
+
+@dataclass
+class FewShotConfig:
+    k: int = setting(2, "author passages (train split) shown to the base model", min=1)
+    passage_chars: int = setting(300, "characters per passage, cut back to a sentence end", min=20)
+    instruction: str = setting("以下是这位作者的文字样例，请模仿其文风完成后面的任务。",
+                               "text placed before the passages in the few-shot user message")
+
+
+@dataclass
+class StylometryConfig:
+    mfw_count: int = setting(100, "most frequent words of the author's train text used as features", min=5)
+    mattr_window: int = setting(50, "window (words) of the moving-average type-token ratio", min=5)
+    ngram_order: int = setting(2, "character n-gram order of the n-gram profile", min=1, max=5)
+    top_punctuation: int = setting(12, "punctuation marks shown in the profile figure", min=1)
+
+
+@dataclass
+class AttributionConfig:
+    passage_chars: int = setting(200, "author and reference texts are cut into passages of about this length, "
+                                      "so the classifier cannot tell generations apart by length", min=20)
+    ngram_max: int = setting(3, "character n-grams 1..ngram_max are the classifier's features", min=1, max=5)
+    folds: int = setting(4, "cross-fitting folds over prompts: a prompt's outputs are judged by a classifier "
+                            "that never saw that prompt's base output", min=2)
+    regularization: float = setting(1.0, "inverse L2 strength C of the logistic regression", min=1e-6)
+
+
+@dataclass
+class EvalConfig:
+    seed: int = setting(1234, "seeds sampling, prompt choice, bootstrap and A/B order")
+    bootstrap_resamples: int = setting(2000, "bootstrap resamples for every confidence interval", min=100)
+    confidence_level: float = setting(0.95, "confidence level of every interval", min=0.5, max=0.999)
+    bootstrap_method: str = setting("percentile", "scipy.stats.bootstrap method",
+                                    choices=["percentile", "basic", "BCa"])
+    perplexity: PerplexityConfig = setting(PerplexityConfig(), "perplexity scoring")
+    generation: GenerationConfig = setting(GenerationConfig(), "generations of base, adapter and few-shot")
+    fewshot: FewShotConfig = setting(FewShotConfig(), "few-shot prompting baseline")
+    stylometry: StylometryConfig = setting(StylometryConfig(), "stylometric features")
+    attribution: AttributionConfig = setting(AttributionConfig(), "authorship classifier")

@@ -1,0 +1,120 @@
+"""Small, real inputs for the eval tests, built without prep/ or train/ (stages never import each other):
+an SFT data dir from a few bundled Lu Xun essays, an English "reference author" data dir, and a run folder
+holding a real but untrained (non-identity) LoRA adapter, a manifest and a training log."""
+import re
+from pathlib import Path
+
+import pytest
+
+from core import offline
+from core.jsonio import write_json, write_jsonl
+from core.manifest import REPO_ROOT
+from core.model import DEFAULT_MODEL_DIR, tokenizer_fingerprint
+from core.text import split_sentences
+
+ARCHIVE = REPO_ROOT / "corpora" / "luxun-archive"
+ESSAYS = ["1934-01-08_女人未必多说谎", "1934-01-17_漫骂", "1934-05-10_化名新法", "1934-04-26_小品文的生机",
+          "1934-09-25_考场三丑", "1934-08-13_趋时和复古", "1934-05-14_读几本书"]
+VAL_ESSAYS = {"1934-05-14_读几本书", "1934-09-25_考场三丑"}
+SYSTEM = "你是一位作家，请用你一贯的文风写作。"
+ENGLISH_SENTENCES = [
+    "The harbour was quiet that morning, and the gulls kept their distance from the boats.",
+    "I have always believed that a good walk settles the mind better than any argument.",
+    "Mrs. Appleby, who ran the bakery, said the weather would turn by noon; she was right.",
+    "We sat by the window, counting the carts that rattled past, and said very little.",
+    "There is a particular pleasure in reading an old letter whose writer is long forgotten.",
+    "By evening the rain had come, steady and grey, and the lamps were lit early.",
+]
+
+
+def clean_markdown(text: str) -> str:
+    text = re.sub(r"\A---\n.*?\n---\n", "", text, flags=re.S)
+    text = re.sub(r"<[^>]+>", "", text)
+    paragraphs = [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
+    return "\n\n".join(paragraphs)
+
+
+def chunk_paragraphs(text: str, max_chars: int = 320) -> list[str]:
+    chunks, current = [], ""
+    for paragraph in text.split("\n\n"):
+        if len(current) >= max_chars // 3 and len(current) + len(paragraph) > max_chars:
+            chunks.append(current)
+            current = ""
+        current = f"{current}\n\n{paragraph}" if current else paragraph
+    return chunks + ([current] if current else [])
+
+
+def sft_rows(article_id: str, title: str, text: str, split: str) -> list[dict]:
+    rows = []
+    for index, chunk in enumerate(chunk_paragraphs(text)):
+        sentences = split_sentences(chunk)
+        cut = max(1, len(sentences) * 2 // 5)
+        prefix, rest = "".join(sentences[:cut]), "".join(sentences[cut:])
+        meta = {"article_id": article_id, "chunk_id": f"{article_id}#{index}", "chunk_index": index,
+                "title": title, "date": title[:10], "year": title[:4], "lang": "zh", "split": split}
+        if rest.strip():
+            rows.append({"prompt": [{"role": "system", "content": SYSTEM},
+                                    {"role": "user", "content": f"请接着写下去：\n\n{prefix}"}],
+                         "completion": [{"role": "assistant", "content": rest}],
+                         "meta": {**meta, "template": "continue", "prefix": prefix}})
+        rows.append({"prompt": [{"role": "system", "content": SYSTEM},
+                                {"role": "user", "content": f"以《{title[11:]}》为题写一段文字，约{len(chunk)}字。"}],
+                     "completion": [{"role": "assistant", "content": chunk}],
+                     "meta": {**meta, "template": "expand"}})
+    return rows
+
+
+def write_data(out: Path, articles: dict[str, tuple[str, str]], val: set[str]) -> Path:
+    """articles: article_id -> (title, text)."""
+    rows = {"train": [], "val": []}
+    for article_id, (title, text) in sorted(articles.items()):
+        split = "val" if article_id in val else "train"
+        rows[split] += sft_rows(article_id, title, text, split)
+    write_jsonl(out / "sft_train.jsonl", rows["train"])
+    write_jsonl(out / "sft_val.jsonl", rows["val"])
+    write_json(out / "manifest.json", {"stage": "data", "tokenizer": {
+        "fingerprint": tokenizer_fingerprint(REPO_ROOT / DEFAULT_MODEL_DIR), "model_dir": DEFAULT_MODEL_DIR}})
+    return out
+
+
+def english_article(number: int) -> str:
+    sentences = ENGLISH_SENTENCES[number % 6:] + ENGLISH_SENTENCES[:number % 6]
+    return "\n\n".join(" ".join(sentences[i:i + 3]) for i in range(0, 6, 3))
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory) -> Path:
+    articles = {}
+    for name in ESSAYS:
+        path = next(ARCHIVE.glob(f"鲁迅/*/{name}/{name}.md"))
+        articles[f"鲁迅/{name[:4]}/{name}"] = (name, clean_markdown(path.read_text(encoding="utf-8")))
+    return write_data(tmp_path_factory.mktemp("data"), articles, {f"鲁迅/{n[:4]}/{n}" for n in VAL_ESSAYS})
+
+
+@pytest.fixture(scope="session")
+def reference_data(tmp_path_factory) -> Path:
+    articles = {f"Ann/1900/1900-01-0{i}_essay{i}": (f"1900-01-0{i}_essay{i}", english_article(i)) for i in range(1, 5)}
+    return write_data(tmp_path_factory.mktemp("reference"), articles, {"Ann/1900/1900-01-04_essay4"})
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """A run folder as `make train` leaves it, with an untrained LoRA adapter (random B, so adapter != base)."""
+    offline.enable()
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    run = tmp_path_factory.mktemp("run")
+    torch.manual_seed(0)
+    base = AutoModelForCausalLM.from_pretrained(str(REPO_ROOT / DEFAULT_MODEL_DIR), local_files_only=True)
+    model = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules="all-linear",
+                                            init_lora_weights=False))
+    model.peft_config["default"].base_model_name_or_path = DEFAULT_MODEL_DIR
+    model.save_pretrained(run / "adapter")
+    write_json(run / "manifest.json", {"stage": "train", "config": {"base_model": DEFAULT_MODEL_DIR,
+                                                                    "load_in_4bit": False}})
+    write_jsonl(run / "train_log.jsonl", [{"step": s, "loss": 3.0 - 0.1 * s, "learning_rate": 2e-4, "epoch": s / 10}
+                                          for s in range(1, 11)]
+                + [{"step": 5, "eval_loss": 2.9, "epoch": 0.5}, {"step": 10, "eval_loss": 2.6, "epoch": 1.0}])
+    return run
