@@ -18,15 +18,20 @@ SET ?=
 NPROC ?= 1
 PROMPT ?= 请写一段关于读书的随笔。
 SHEETS ?=
+LOCK ?= reproduce.lock.json
+REPRO_DIR ?= outputs/reproduce
+DATA_SET ?=
+TRAIN_SET ?=
+EVAL_SET ?=
 
-# Browser tests drive Debian's chromium; fonts-noto-cjk lets the browser show the Chinese in report.html and
-# the rating pages (figures use the font mplfonts ships). apt needs root: sudo is used when we are not root.
+# Browser tests drive Debian's chromium; fonts-noto-cjk lets a browser show the Chinese in report.html and the
+# rating pages (figures use the font mplfonts ships). apt needs root: sudo is used when we are not root.
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 setup-browser:
-	test -x /usr/bin/chromium && test -x /usr/bin/chromedriver && fc-list 2>/dev/null | grep -q "Noto Sans CJK" \
+	test -x /usr/bin/chromium && test -x /usr/bin/chromedriver \
 	  || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium chromium-driver fonts-noto-cjk >/dev/null)
 
-.PHONY: setup-browser setup data train eval sample merge ab-score demo test bench lock clean
+.PHONY: setup-browser setup data train eval sample merge ab-score demo reproduce reproduce-lock test bench lock clean
 
 setup: $(SETUP_STAMP) $(MODEL_DIR)/config.json
 
@@ -65,6 +70,18 @@ demo: setup
 	$(MAKE) train
 	$(MAKE) eval
 	@echo "Report: $(RUN)/eval/report.html"
+
+# Rerun the chain into a fresh $(REPRO_DIR) exactly as $(LOCK) records it; any drift exits non-zero naming
+# the file and the stage. reproduce-lock records a lock for ARCHIVE= with the current configs (and the
+# per-stage overrides DATA_SET= TRAIN_SET= EVAL_SET=).
+reproduce: setup
+	$(PYTHON) -m core.reproduce check --lock "$(LOCK)" --dir "$(REPRO_DIR)"
+
+reproduce-lock: setup
+	$(PYTHON) -m core.reproduce lock --lock "$(LOCK)" --dir "$(REPRO_DIR)" --archive "$(ARCHIVE)" \
+	  --data-config "$(PREP_CONFIG)" --train-config "$(CONFIG)" --eval-config "$(EVAL_CONFIG)" \
+	  $(if $(REFERENCE),--reference "$(REFERENCE)") $(if $(DATA_SET),--data-set $(DATA_SET)) \
+	  $(if $(TRAIN_SET),--train-set $(TRAIN_SET)) $(if $(EVAL_SET),--eval-set $(EVAL_SET))
 
 test: setup setup-browser
 	$(PYTHON) -m pytest -q

@@ -20,7 +20,6 @@ from prep.build_dataset import build
 from prep.clean import markdown_to_paragraphs
 from prep.config import PrepConfig
 
-EXTRA: list[str] = []
 ARTICLES = 10_000
 CHARS_PER_ARTICLE = 2_000
 SIGNATURE = "—— 本文首发于公众号，转载请联系作者 ——"
@@ -56,7 +55,7 @@ def make_archive(root: Path, count: int, sentences: list[str], seed: int = 0) ->
 def time_build(count: int, sentences: list[str], scratch: Path) -> tuple[float, int, dict]:
     archive = scratch / f"archive{count}"
     chars = make_archive(archive, count, sentences)
-    cfg = load(PrepConfig, None, ["paraphrase.max_chunks=0"] + EXTRA)
+    cfg = load(PrepConfig, None, ["paraphrase.max_chunks=0"])
     start = time.perf_counter()
     stats = build(archive, scratch / f"out{count}", cfg)
     elapsed = time.perf_counter() - start

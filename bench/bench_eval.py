@@ -1,5 +1,6 @@
 """Eval speed: batched generation vs one prompt at a time (the seed notebook's loop), and batched
-sliding-window perplexity vs one text per forward pass. Same model, prompts and texts on both sides.
+sliding-window perplexity vs one text per forward pass. Same model, prompts and texts on both sides; run
+for the model as `make eval` loads it (NF4 + adapter) and for a plain float32 model.
 
 Targets: generation ≥ 3× and scoring ≥ 2× the tokens/s of the one-at-a-time baseline."""
 import re
@@ -67,14 +68,30 @@ def bench_perplexity(model, tokenizer) -> float:
     return ratio
 
 
+def eval_model(folder):
+    """The model `make eval` scores and generates with after the default `make train`: the NF4 base (as
+    train/lora_sft.yaml quantises it) with an r=16 all-linear LoRA adapter on top."""
+    from peft import LoraConfig, get_peft_model
+
+    from core.model import load_causal_lm
+
+    model = load_causal_lm(folder, load_in_4bit=True)
+    return get_peft_model(model, LoraConfig(r=16, lora_alpha=32, target_modules="all-linear",
+                                            task_type="CAUSAL_LM")).eval()
+
+
 def main() -> None:
     offline.enable()
     from core.model import load_causal_lm, load_tokenizer
 
     folder = REPO_ROOT / DEFAULT_MODEL_DIR
-    model, tokenizer = load_causal_lm(folder), load_tokenizer(folder)
-    bench_generation(model, tokenizer)
-    bench_perplexity(model, tokenizer)
+    tokenizer = load_tokenizer(folder)
+    for label, load in (("NF4 base + LoRA adapter, as make eval runs", eval_model),
+                        ("float32 base, no adapter", load_causal_lm)):
+        print(f"-- model: {label}", flush=True)
+        model = load(folder)
+        bench_generation(model, tokenizer)
+        bench_perplexity(model, tokenizer)
 
 
 if __name__ == "__main__":

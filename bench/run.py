@@ -1,11 +1,11 @@
 """`make bench`: speed/memory comparisons, each measured in one run against its named baseline.
 
-    python -m bench.run [--only data]
+    python -m bench.run [--only data,train,eval]
 """
 import argparse
 import importlib
 
-SECTIONS = {"data": "bench.bench_data"}   # train and eval sections join with their stages
+SECTIONS = {"data": "bench.bench_data", "train": "bench.bench_train", "eval": "bench.bench_eval"}
 
 
 def main() -> None:

@@ -288,9 +288,12 @@ def build(archive: Path, out: Path, cfg: PrepConfig, config_path: str | None = N
     dropped = set(split.overlapping_rows(train, val, cfg.split.overlap_chars))
     dropped_ids = [val[i]["meta"]["chunk_id"] + ":" + val[i]["meta"]["template"] for i in sorted(dropped)]
     val = [r for i, r in enumerate(val) if i not in dropped]
+    # Cache hits depend on what an earlier run left in $(DATA)/cache, so they go to the manifest: the stats
+    # file stays byte-identical between a first run and a rerun.
+    cache_use = {key: paraphrase_counts.pop(key, 0) for key in ("generated", "from_cache")}
     stats = _stats(archive, files, problems, articles, loaded, counts, boilerplate_top, all_chunk_tokens, chunks,
                    near_pairs, paraphrase_counts, train, val, val_ids, dropped_ids, cfg)
-    _write_outputs(out, train, val, stats, archive, articles, cfg, config_path, model_dir)
+    _write_outputs(out, train, val, stats, archive, articles, cfg, config_path, model_dir, cache_use)
     return stats
 
 
@@ -342,10 +345,13 @@ def _stats(archive, files, problems, articles, loaded, counts, boilerplate_top, 
     }
 
 
-def _write_outputs(out: Path, train, val, stats, archive: Path, articles, cfg, config_path, model_dir: Path) -> None:
+def _write_outputs(out: Path, train, val, stats, archive: Path, articles, cfg, config_path, model_dir: Path,
+                   paraphrase_cache: dict) -> None:
     """Outputs first (each atomic), manifest last: a manifest whose hashes match means a complete run."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "manifest.json").unlink(missing_ok=True)
+    for stale in out.glob(".*.tmp"):   # what a run killed mid-write leaves; never a finished output
+        stale.unlink()
     write_jsonl(out / "sft_train.jsonl", train)
     write_jsonl(out / "sft_val.jsonl", val)
     write_json(out / "dataset_stats.json", stats)
@@ -355,7 +361,7 @@ def _write_outputs(out: Path, train, val, stats, archive: Path, articles, cfg, c
         "stage": "data", "archive": str(archive), "config_file": config_path, "config": to_dict(cfg),
         "seed": cfg.seed, "inputs": inputs, "outputs": {name: sha256_file(out / name) for name in OUTPUTS},
         "tokenizer": {"model_dir": cfg.base_model, "fingerprint": tokenizer_fingerprint(model_dir)},
-        "environment": environment()})
+        "paraphrase_cache": paraphrase_cache, "environment": environment()})
 
 
 def summary(stats: dict, out: Path) -> str:

@@ -2,11 +2,16 @@
 template invariants, determinism, atomic outputs and no network."""
 import filecmp
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from conftest import REPO, copy_archive, run_guarded
+from conftest import REPO, SAMPLE_ARCHIVE, copy_archive, run_guarded
 from core.jsonio import read_json, read_jsonl, sha256_file
 from core.model import DEFAULT_MODEL_DIR, load_tokenizer, resolve_model_dir
 from prep.build_dataset import OUTPUTS, build
@@ -113,6 +118,33 @@ def test_byte_identical_under_file_order_and_worker_count(tmp_path):
         outputs.append(out)
     for name in OUTPUTS:
         assert filecmp.cmp(outputs[0] / name, outputs[1] / name, shallow=False), name
+
+
+@pytest.mark.slow
+def test_kill_9_mid_run_then_same_command_gives_the_uninterrupted_bytes(sft_data, tmp_path):
+    """kill -9 of the whole process group (main process and its workers) while it chunks; a temp file as a
+    kill during a write leaves it; then the same command completes with the bytes of an uninterrupted run."""
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "prep.build_dataset", "--archive", str(SAMPLE_ARCHIVE), "--out", str(out),
+               "--set", "paraphrase.max_chunks=0"]   # the command sft_data ran, to another folder
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               start_new_session=True)
+    seen, deadline = b"", time.time() + 300
+    while b"chunking" not in seen:
+        assert process.poll() is None and time.time() < deadline, seen[-2000:]
+        seen += os.read(process.stderr.fileno(), 4096)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    assert not (out / "manifest.json").exists()
+    out.mkdir(exist_ok=True)
+    (out / ".sft_train.jsonl.x1y2z3.tmp").write_text('{"half": "a row', encoding="utf-8")
+
+    again = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert again.returncode == 0, again.stderr[-3000:]
+    for name in OUTPUTS:
+        assert filecmp.cmp(sft_data / name, out / name, shallow=False), name
+    assert read_json(out / "manifest.json")["outputs"] == read_json(sft_data / "manifest.json")["outputs"]
+    assert not list(out.glob(".*.tmp"))
 
 
 def test_cli_opens_no_socket(tmp_path):

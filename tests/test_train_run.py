@@ -80,6 +80,10 @@ def test_offline_reproducible_run_with_all_outputs(tiny_data, tmp_path):
         sha256_file(runs[1] / "adapter" / "adapter_model.safetensors")
 
     run = runs[0]
+    from safetensors import safe_open
+
+    with safe_open(run / "adapter" / "adapter_model.safetensors", "pt") as tensors:  # not TRL's bf16 cast
+        assert {str(tensors.get_tensor(k).dtype) for k in tensors.keys()} == {"torch.float32"}
     adapter_config = read_json(run / "adapter" / "adapter_config.json")
     assert adapter_config["base_model_name_or_path"] == DEFAULT_MODEL_DIR
     manifest = read_json(run / "manifest.json")

@@ -45,7 +45,7 @@ class TrainConfig:
                                          min=1)
     gradient_accumulation_steps: int = setting(4, "forward passes per optimiser step", min=1)
     learning_rate: float = setting(2.0e-4, "peak learning rate", min=0.0, max=1.0)
-    max_steps: int | None = setting(8, "optimiser steps to train; null = train num_train_epochs instead", min=1)
+    max_steps: int | None = setting(12, "optimiser steps to train; null = train num_train_epochs instead", min=1)
     num_train_epochs: float = setting(1.0, "epochs over the train split, used only when max_steps is null",
                                       min=0.0)
     warmup_steps: int = setting(2, "steps of linear learning-rate warm-up", min=0)
@@ -58,10 +58,10 @@ class TrainConfig:
     gradient_checkpointing: bool = setting(False, "recompute activations in the backward pass: less memory, "
                                                   "~30 % slower")
     # Evaluation, checkpoints, logs
-    eval_steps: int = setting(4, "compute val loss / perplexity every this many steps", min=1)
+    eval_steps: int = setting(6, "compute val loss / perplexity every this many steps", min=1)
     eval_max_rows: int | None = setting(8, "val rows used for that (the first ones); null = the whole split",
                                         min=1)
-    save_steps: int = setting(4, "write a resumable checkpoint every this many steps", min=1)
+    save_steps: int = setting(6, "write a resumable checkpoint every this many steps", min=1)
     save_total_limit: int = setting(2, "checkpoints kept (older ones are deleted)", min=1)
     logging_steps: int = setting(1, "log loss / learning rate every this many steps", min=1)
     # Reproducibility and precision

@@ -141,6 +141,20 @@ def save_adapter(model, out: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+def keep_adapter_in_compute_dtype(model, cfg: TrainConfig) -> None:
+    """SFTTrainer casts the LoRA weights of a 4-bit model to bf16 (the QLoRA paper's GPU recipe). Put them back
+    in bnb_4bit_compute_dtype: a CPU without native bf16 runs those matmuls about 2x slower, and float32
+    compute should train and save float32 adapters. (Runs before the optimizer exists, so it tracks these.)"""
+    import torch
+
+    if not cfg.load_in_4bit:
+        return
+    dtype = getattr(torch, cfg.bnb_4bit_compute_dtype)
+    for parameter in model.parameters():
+        if parameter.requires_grad and parameter.dtype != dtype:
+            parameter.data = parameter.data.to(dtype)
+
+
 def build_trainer(cfg: TrainConfig, model_dir: Path, args: argparse.Namespace):
     """SFTTrainer over the data's prompt/completion rows: the tokenizer's own chat template renders them, and
     the loss covers completion tokens only (TRL's default for prompt/completion data, set explicitly)."""
@@ -157,6 +171,7 @@ def build_trainer(cfg: TrainConfig, model_dir: Path, args: argparse.Namespace):
     model = build_model(cfg, model_dir)
     trainer = SFTTrainer(model=model, args=sft_config(cfg, run_dir), train_dataset=train_rows,
                          eval_dataset=val_rows, processing_class=tokenizer)
+    keep_adapter_in_compute_dtype(trainer.model, cfg)
     trainer.remove_callback(ProgressCallback)
     for callback in (TokenProgress(), JsonlLog(run_dir / "train_log.jsonl"), MarkComplete()):
         trainer.add_callback(callback)
