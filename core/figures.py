@@ -2,6 +2,7 @@
 never render as boxes, an atomic PNG save without timestamps, and the training-curve figure that `make train`
 writes and `make eval` puts in its report."""
 import importlib.util
+import math
 from pathlib import Path
 
 import matplotlib
@@ -49,8 +50,9 @@ def training_curves(log_rows: list[dict], path: Path, title: str) -> Path:
     if val:
         sns.lineplot(x=[r["step"] for r in val], y=[r["eval_loss"] for r in val], ax=ax_loss, marker="o",
                      label="验证 val")
-        sns.lineplot(x=[r["step"] for r in val], y=[r["eval_perplexity"] for r in val], ax=ax_ppl, marker="o",
-                     color="C2", label="验证困惑度 val perplexity")
+        perplexity = [r.get("eval_perplexity") or math.exp(r["eval_loss"]) for r in val]  # older logs lack it
+        sns.lineplot(x=[r["step"] for r in val], y=perplexity, ax=ax_ppl, marker="o", color="C2",
+                     label="验证困惑度 val perplexity")
     ax_loss.set(xlabel="步 step", ylabel="损失 loss (completion tokens)")
     ax_ppl.set(xlabel="步 step", ylabel="困惑度 perplexity")
     fig.suptitle(title)

@@ -1,13 +1,11 @@
 """`make data` on the real sample archive with the real tokenizer: format, split, leak-freedom, token bounds,
 template invariants, determinism, atomic outputs and no network."""
 import filecmp
-import json
 import os
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 

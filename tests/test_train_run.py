@@ -65,7 +65,7 @@ def run_train(data: Path, run: Path, *overrides: str, guard_log: Path | None = N
 
 @pytest.mark.slow
 def test_offline_reproducible_run_with_all_outputs(tiny_data, tmp_path):
-    from core.jsonio import read_json, read_jsonl, sha256_file
+    from core.jsonio import read_json, read_jsonl, sha256_file, sha256_tree
 
     runs = [tmp_path / "a", tmp_path / "b"]
     guard_log = tmp_path / "netguard.log"
@@ -76,8 +76,7 @@ def test_offline_reproducible_run_with_all_outputs(tiny_data, tmp_path):
     assert attempted_connections(guard_log) == []
 
     # Same seed, same data -> the same adapter bytes.
-    assert sha256_file(runs[0] / "adapter" / "adapter_model.safetensors") == \
-        sha256_file(runs[1] / "adapter" / "adapter_model.safetensors")
+    assert sha256_tree(runs[0] / "adapter") == sha256_tree(runs[1] / "adapter")
 
     run = runs[0]
     from safetensors import safe_open

@@ -76,8 +76,13 @@ def build_model(cfg: TrainConfig, model_dir: Path):
     lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
                       target_modules=cfg.lora_target_modules, task_type="CAUSAL_LM")
     model = get_peft_model(model, lora)
+    saved = model.peft_config["default"]
     # Relative, as written in the config, so the adapter's bytes do not depend on where the repo is checked out.
-    model.peft_config["default"].base_model_name_or_path = cfg.base_model
+    saved.base_model_name_or_path = cfg.base_model
+    # "all-linear" expands to a set, whose order follows per-process string hashing: sorted, adapter_config.json
+    # has the same bytes in every run.
+    if isinstance(saved.target_modules, (set, list)):
+        saved.target_modules = sorted(saved.target_modules)
     return model
 
 
