@@ -169,9 +169,9 @@ def draw_figures(out: Path, run_dir: Path, metrics: dict, style_data: dict, cfg:
         "attribution": figures.attribution_shares(metrics["attribution"]["systems"], folder / "attribution.png"),
     }
     log = run_dir / "train_log.jsonl"
-    if log.is_file() and any("loss" in r or "eval_loss" in r for r in read_jsonl(log)):
-        drawn["training curves"] = training_curves(read_jsonl(log), folder / "training_curves.png",
-                                                   "训练曲线 Training curves")
+    log_rows = read_jsonl(log) if log.is_file() else []
+    if any("loss" in r or "eval_loss" in r for r in log_rows):
+        drawn["training curves"] = training_curves(log_rows, folder / "training_curves.png", "训练曲线 Training curves")
     return drawn
 
 

@@ -42,12 +42,12 @@ def main(argv=None) -> None:
         sys.exit("error: --nproc must be at least 1")
     args = sft.parse_args(argv)
     try:
-        sft.prepare(args)  # config, model folder and data manifest: fail here, before N processes start
+        cfg, model_dir = sft.prepare(args)  # config, model folder and data manifest: fail before N processes start
+        if nproc == 1:
+            sft.train(cfg, model_dir, args)
+            return
     except (ConfigError, DataError, ModelNotFound) as exc:
         sys.exit(f"error: {exc}")
-    if nproc == 1:
-        sft.main(argv)
-        return
     import torch
 
     cpu = not torch.cuda.is_available()
