@@ -8,7 +8,7 @@ from core.jsonio import sha256_file
 
 TRACKED_PACKAGES = [
     "torch", "transformers", "tokenizers", "peft", "trl", "bitsandbytes", "accelerate", "datasets",
-    "jieba", "markdown-it-py", "mdit-py-plugins", "numpy", "scipy", "statsmodels", "scikit-learn",
+    "jieba", "rjieba", "markdown-it-py", "mdit-py-plugins", "numpy", "scipy", "statsmodels", "scikit-learn",
     "datasketch", "seaborn", "matplotlib",
 ]
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -27,7 +27,7 @@ from core.manifest import environment
 from core.model import ModelNotFound, resolve_model_dir, tokenizer_fingerprint
 from core.seed import stable_unit
 from core.text import detect_language
-from prep import chunk, clean, ingest, pii, spans, split, templates
+from prep import chunk, clean, ingest, pii, spans, split, templates, token_count
 from prep.config import PrepConfig
 from prep.paraphrase import ParaphraseCache, paraphrase_chunks, rejection_reason
 
@@ -60,11 +60,29 @@ def _init_worker(cfg: PrepConfig, model_dir: str, root: str) -> None:
                        rng.integers(0, 2**63, cfg.dedup.num_perm, dtype=np.uint64))
 
 
-def _count_tokens(texts: list[str]) -> list[int]:
+def _tokenizer():
     if _WORKER["tokenizer"] is None:
         from tokenizers import Tokenizer
         _WORKER["tokenizer"] = Tokenizer.from_file(str(Path(_WORKER["model_dir"]) / "tokenizer.json"))
-    return [len(e.ids) for e in _WORKER["tokenizer"].encode_batch(texts, add_special_tokens=False)]
+        _WORKER["byte_level"] = token_count.splits_like_byte_level(_WORKER["tokenizer"])
+    return _WORKER["tokenizer"]
+
+
+def _count_tokens(texts: list[str]) -> list[int]:
+    return [len(e.ids) for e in _tokenizer().encode_batch(texts, add_special_tokens=False)]
+
+
+def _prompt_tokens(users: list[str]) -> list[int]:
+    """Tokens of each [system, user] prompt as the model's chat template renders it, with the generation
+    prompt: what the trainer feeds before the completion."""
+    if _WORKER.get("chat_tokenizer") is None:
+        from core.model import load_tokenizer
+        _WORKER["chat_tokenizer"] = load_tokenizer(_WORKER["model_dir"])
+    system = _WORKER["cfg"].templates.system_prompt
+    rendered = [_WORKER["chat_tokenizer"].apply_chat_template(
+        [{"role": "system", "content": system}, {"role": "user", "content": user}],
+        add_generation_prompt=True, tokenize=False) for user in users]
+    return _count_tokens(rendered) if rendered else []
 
 
 def _read_and_clean(path: str):
@@ -77,11 +95,16 @@ def _read_and_clean(path: str):
 
 
 def _chunk_article(job: tuple[str, list[str], str]) -> tuple[list[dict], Counter]:
+    """Chunks of one article with everything per-chunk the rows need: signature, continue cut, outline, and
+    the user prompts with their token counts (counted here, in parallel, rather than in the main process)."""
     article_id, paragraphs, lang = job
     cfg: PrepConfig = _WORKER["cfg"]
     counts: Counter = Counter()
-    chunks = chunk.chunk_paragraphs(paragraphs, cfg.chunk.min_tokens, cfg.chunk.max_tokens, _count_tokens, counts)
-    out = []
+    # Chunks and continue targets are pieces of the joined article: one encoding counts them all.
+    count = token_count.ArticleTokenCounter(_tokenizer(), chunk.PARAGRAPH_JOINER.join(paragraphs),
+                                            _WORKER["byte_level"])
+    chunks = chunk.chunk_paragraphs(paragraphs, cfg.chunk.min_tokens, cfg.chunk.max_tokens, count, counts)
+    out, prompts = [], []
     for index, piece in enumerate(chunks):
         chunk_id = f"{article_id}#{index}"
         record = {"chunk_id": chunk_id, "chunk_index": index, "text": piece.text, "tokens": piece.tokens,
@@ -94,10 +117,16 @@ def _chunk_article(job: tuple[str, list[str], str]) -> tuple[list[dict], Counter
                 counts["continue_no_sentence_boundary_in_range"] += 1
             else:
                 prefix, target = piece.text[:cut].rstrip(), piece.text[cut:].lstrip()
-                record["continue"] = {"prefix": prefix, "target": target, "target_tokens": _count_tokens([target])[0]}
+                record["continue"] = {"prefix": prefix, "target": target, "target_tokens": count([target])[0],
+                                      "user": templates.user_prompt(cfg.seed, "continue", lang, chunk_id, prefix=prefix)}
+                prompts.append(record["continue"])
         if "expand" in cfg.templates.enabled:
-            record["outline"] = templates.outline(piece.text, lang, cfg.templates.expand_keywords)
+            outline = templates.outline(piece.text, lang, cfg.templates.expand_keywords)
+            record["expand"] = {"user": templates.user_prompt(cfg.seed, "expand", lang, chunk_id, **outline)}
+            prompts.append(record["expand"])
         out.append(record)
+    for prompt, tokens in zip(prompts, _prompt_tokens([p["user"] for p in prompts])):
+        prompt["prompt_tokens"] = tokens
     return out, counts
 
 
@@ -154,13 +183,13 @@ def _filter_articles(loaded: list, cfg: PrepConfig, problems: list, counts: Coun
 
 def _drop_near_duplicates(chunks: list[dict], cfg: PrepConfig, counts: Counter) -> tuple[list[dict], list[dict]]:
     """Keep the first of each group of near-identical chunks from different articles (sorted order)."""
-    from datasketch import MinHash, MinHashLSH
+    from datasketch import LeanMinHash, MinHashLSH
 
     lsh = MinHashLSH(threshold=cfg.dedup.near_duplicate_jaccard, num_perm=cfg.dedup.num_perm)
-    kept: dict[str, tuple[dict, MinHash]] = {}
+    kept: dict[str, tuple[dict, LeanMinHash]] = {}
     pairs = []
     for record in tqdm(chunks, desc="near-duplicates", unit="chunk", leave=False):
-        signature = MinHash(num_perm=cfg.dedup.num_perm, hashvalues=record.pop("signature"), scheme="affine64")
+        signature = LeanMinHash(seed=MINHASH_SEED, hashvalues=record.pop("signature"), scheme="affine64")
         match = next((other_id for other_id in sorted(lsh.query(signature))
                       if kept[other_id][0]["article_id"] != record["article_id"]
                       and signature.jaccard(kept[other_id][1]) >= cfg.dedup.near_duplicate_jaccard), None)
@@ -201,36 +230,25 @@ def _rows_for_chunk(record: dict, article: Article, paraphrase: str | None, cfg:
             "chunk_index": record["chunk_index"], "chunk_tokens": record["tokens"], "date": article.raw.date,
             "lang": record["lang"], "short_chunk": record["short"], "title": article.raw.title,
             "year": article.raw.year}
-    wording = lambda template: templates.pick_prompt(cfg.seed, template, record["lang"], record["chunk_id"])  # noqa: E731
     rows = []
     if "continue" in record:
         part = record["continue"]
-        user = wording("continue").format(prefix=part["prefix"])
-        if part["target"] in user:   # the chunk repeats itself: the answer would sit in the question
+        if part["target"] in part["user"]:   # the chunk repeats itself: the answer would sit in the question
             counts["continue_target_inside_prompt_skipped"] += 1
         else:
-            rows.append(templates.message_rows(system, user, part["target"]) | {"meta": meta | {
-                "template": "continue", "prefix": part["prefix"], "completion_tokens": part["target_tokens"]}})
-    if "outline" in record:
-        user = wording("expand").format(**record["outline"])
-        rows.append(templates.message_rows(system, user, record["text"]) | {"meta": meta | {
-            "template": "expand", "completion_tokens": record["tokens"]}})
+            rows.append(templates.message_rows(system, part["user"], part["target"]) | {"meta": meta | {
+                "template": "continue", "prefix": part["prefix"], "completion_tokens": part["target_tokens"],
+                "prompt_tokens": part["prompt_tokens"]}})
+    if "expand" in record:
+        rows.append(templates.message_rows(system, record["expand"]["user"], record["text"]) | {"meta": meta | {
+            "template": "expand", "completion_tokens": record["tokens"],
+            "prompt_tokens": record["expand"]["prompt_tokens"]}})
     if paraphrase is not None:
-        user = wording("rewrite").format(paraphrase=paraphrase)
+        user = templates.user_prompt(cfg.seed, "rewrite", record["lang"], record["chunk_id"], paraphrase=paraphrase)
         rows.append(templates.message_rows(system, user, record["text"]) | {"meta": meta | {
-            "template": "rewrite", "completion_tokens": record["tokens"]}})
+            "template": "rewrite", "completion_tokens": record["tokens"],
+            "prompt_tokens": _prompt_tokens([user])[0]}})
     return rows
-
-
-def _add_prompt_tokens(rows: list[dict], model_dir: Path) -> None:
-    """prompt_tokens = the prompt as the model's chat template renders it, with the generation prompt."""
-    from core.model import load_tokenizer
-
-    tokenizer = load_tokenizer(model_dir)
-    rendered = [tokenizer.apply_chat_template(r["prompt"], add_generation_prompt=True, tokenize=False)
-                for r in tqdm(rows, desc="prompt tokens", unit="row", leave=False)]
-    for row, ids in zip(rows, tokenizer(rendered, add_special_tokens=False)["input_ids"]):
-        row["meta"]["prompt_tokens"] = len(ids)
 
 
 def _problem_stats(problems: list[ingest.Problem]) -> dict:
@@ -249,10 +267,9 @@ def build(archive: Path, out: Path, cfg: PrepConfig, config_path: str | None = N
     counts: Counter = Counter()
     files, problems = ingest.find_markdown(archive)
     workers = cfg.workers or os.cpu_count() or 1
+    _init_worker(cfg, str(model_dir), str(archive))   # the main process counts the rewrite prompts itself
     pool = (multiprocessing.get_context("fork").Pool(workers, _init_worker, (cfg, str(model_dir), str(archive)))
             if workers > 1 else None)
-    if pool is None:
-        _init_worker(cfg, str(model_dir), str(archive))
     try:
         loaded = _map(pool, _read_and_clean, [str(f) for f in files], "reading")
         articles, boilerplate_top = _filter_articles(loaded, cfg, problems, counts)
@@ -279,26 +296,26 @@ def build(archive: Path, out: Path, cfg: PrepConfig, config_path: str | None = N
     accepted = _rewrite_inputs(chunks, cfg, model_dir, out, paraphrase_counts)
     rows = [row for c in chunks
             for row in _rows_for_chunk(c, by_id[c["article_id"]], accepted.get(c["chunk_id"]), cfg, counts)]
-    _add_prompt_tokens(rows, model_dir)
     for row in rows:
         row["meta"]["split"] = "val" if row["meta"]["article_id"] in val_ids else "train"
     rows.sort(key=lambda r: (r["meta"]["article_id"], r["meta"]["chunk_index"], TEMPLATE_ORDER[r["meta"]["template"]]))
     train = [r for r in rows if r["meta"]["split"] == "train"]
     val = [r for r in rows if r["meta"]["split"] == "val"]
-    dropped = set(split.overlapping_rows(train, val, cfg.split.overlap_chars))
+    train_spans = split.TrainSpans(train, cfg.split.overlap_chars)   # built once: the big sort of the check
+    dropped = set(split.overlapping_rows(train_spans, val))
     dropped_ids = [val[i]["meta"]["chunk_id"] + ":" + val[i]["meta"]["template"] for i in sorted(dropped)]
     val = [r for i, r in enumerate(val) if i not in dropped]
     # Cache hits depend on what an earlier run left in $(DATA)/cache, so they go to the manifest: the stats
     # file stays byte-identical between a first run and a rerun.
     cache_use = {key: paraphrase_counts.pop(key, 0) for key in ("generated", "from_cache")}
     stats = _stats(archive, files, problems, articles, loaded, counts, boilerplate_top, all_chunk_tokens, chunks,
-                   near_pairs, paraphrase_counts, train, val, val_ids, dropped_ids, cfg)
+                   near_pairs, paraphrase_counts, train, val, val_ids, dropped_ids, train_spans, cfg)
     _write_outputs(out, train, val, stats, archive, articles, cfg, config_path, model_dir, cache_use)
     return stats
 
 
 def _stats(archive, files, problems, articles, loaded, counts, boilerplate_top, all_chunk_tokens, chunks, near_pairs,
-           paraphrase_counts, train, val, val_ids, dropped_ids, cfg) -> dict:
+           paraphrase_counts, train, val, val_ids, dropped_ids, train_spans, cfg) -> dict:
     repairs = sorted((item[0].path, r) for item in loaded if not isinstance(item, ingest.Problem) for r in item[0].repairs)
     per_template = {name: {t: sum(r["meta"]["template"] == t for r in rows) for t in TEMPLATE_ORDER}
                     for name, rows in (("train", train), ("val", val))}
@@ -341,7 +358,7 @@ def _stats(archive, files, problems, articles, loaded, counts, boilerplate_top, 
                           "prompt_total": sum(r["meta"]["prompt_tokens"] for r in rows)}
                    for name, rows in (("train", train), ("val", val))},
         "leak_check": {"span_chars": cfg.split.overlap_chars, "val_rows_dropped_for_overlap": len(dropped_ids),
-                       "dropped": dropped_ids, **split.leak_report(train, val, cfg.split.overlap_chars)},
+                       "dropped": dropped_ids, **split.leak_report(train_spans, val)},
     }
 
 

@@ -134,9 +134,13 @@ def markdown_to_paragraphs(markdown: str) -> CleanArticle:
     return CleanArticle(paragraphs=paragraphs, counts=counts, link_chars=link_chars)
 
 
+_DIGITS = re.compile(r"[0-9０-９]+")
+_SPACES = re.compile(r"\s+")
+
+
 def boilerplate_key(text: str) -> str:
     """Paragraphs that differ only in digits or whitespace ("post no. 12 / 1,234 characters") share a key."""
-    return re.sub(r"\s+", " ", re.sub(r"[0-9０-９]+", "0", text)).strip()
+    return _SPACES.sub(" ", _DIGITS.sub("0", text)).strip()
 
 
 def find_boilerplate(articles: list[list[str]], min_articles: int, min_share: float, min_chars: int) -> tuple[Counter, int]:

@@ -22,9 +22,14 @@ def _valid_id(number: str) -> bool:
     return "10X98765432"[total % 11] == number[17].upper()
 
 
+# What every match of a kind must contain: most paragraphs of prose have none, and skip the pattern.
+_NEEDS = {"url": re.compile(r"https?://|www\."), "email": re.compile("@"), "id_number": re.compile(r"\d"),
+          "phone": re.compile(r"\d")}
+
+
 def scrub(text: str, kinds: list[str], counts: Counter) -> str:
     for kind in ("url", "email", "id_number", "phone"):   # URLs first: they may contain digits and '@'
-        if kind not in kinds:
+        if kind not in kinds or not _NEEDS[kind].search(text):
             continue
 
         def replace(match: re.Match, kind=kind) -> str:

@@ -33,7 +33,7 @@ def window_hashes(text: str, width: int) -> np.ndarray:
 def minhash_signature(text: str, width: int, multipliers: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     """MinHash over the text's character shingles; permutations a*x + b mod 2**64 with odd a (datasketch's
     "affine64" scheme)."""
-    shingles = np.unique(window_hashes(text, width))
+    shingles = window_hashes(text, width)   # repeated shingles do not change a minimum: no np.unique needed
     if shingles.size == 0:
         shingles = np.array([0], dtype=np.uint64)
     with np.errstate(over="ignore"):

@@ -29,12 +29,13 @@ def _target(row: dict) -> str:
 
 
 class TrainSpans:
-    """Every `span`-character window of the training targets, as a sorted array of hashes."""
+    """Every `span`-character window of the training targets, as a sorted array of hashes (searchsorted finds
+    a window with or without repeats, and a plain sort is several times faster than np.unique here)."""
 
     def __init__(self, train: list[dict], span: int):
         targets = sorted({_target(r) for r in train})
         hashes = [window_hashes(t, span) for t in targets]
-        self.windows = np.unique(np.concatenate(hashes)) if hashes else np.empty(0, dtype=np.uint64)
+        self.windows = np.sort(np.concatenate(hashes)) if hashes else np.empty(0, dtype=np.uint64)  # repeats harmless
         self.haystack = "\x00".join(targets)
         self.span = span
 
@@ -53,16 +54,14 @@ class TrainSpans:
         return text in self.haystack
 
 
-def overlapping_rows(train: list[dict], val: list[dict], span: int) -> list[int]:
-    """Indices of validation rows whose target is inside a training target or shares a `span`-char window."""
-    spans = TrainSpans(train, span)
+def overlapping_rows(spans: TrainSpans, val: list[dict]) -> list[int]:
+    """Indices of validation rows whose target is inside a training target or shares a window with one."""
     return [i for i, row in enumerate(val)
-            if spans.shared(_target(row)).any() or (len(_target(row)) < span and spans.contains(_target(row)))]
+            if spans.shared(_target(row)).any() or (len(_target(row)) < spans.span and spans.contains(_target(row)))]
 
 
-def leak_report(train: list[dict], val: list[dict], span: int) -> dict:
+def leak_report(spans: TrainSpans, val: list[dict]) -> dict:
     """The two numbers dataset_stats.json promises, measured on the final rows."""
-    spans = TrainSpans(train, span)
     return {"val_targets_in_train": sum(spans.contains(_target(r)) for r in val),
             "val_targets_sharing_span_with_train": sum(bool(spans.shared(_target(r)).any()) for r in val)}
 

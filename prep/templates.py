@@ -9,6 +9,7 @@ import logging
 
 import jieba
 import jieba.analyse
+import rjieba
 
 from core.seed import stable_unit
 from core.text import split_paragraphs, split_sentences
@@ -42,9 +43,10 @@ PROMPT_POOLS = {
 }
 
 
-def pick_prompt(seed: int, template: str, lang: str, chunk_id: str) -> str:
+def user_prompt(seed: int, template: str, lang: str, chunk_id: str, **fields) -> str:
+    """The user turn: a wording from the template's pool (seeded per chunk), filled in with `fields`."""
     pool = PROMPT_POOLS[template][lang]
-    return pool[int(stable_unit(seed, "wording", template, chunk_id) * len(pool))]
+    return pool[int(stable_unit(seed, "wording", template, chunk_id) * len(pool))].format(**fields)
 
 
 def continue_cut(text: str, lo: float, hi: float, seed: int, chunk_id: str) -> int | None:
@@ -60,11 +62,12 @@ def continue_cut(text: str, lo: float, hi: float, seed: int, chunk_id: str) -> i
 
 
 def keywords(text: str, count: int) -> list[str]:
-    """TF-IDF keywords with jieba's own IDF table and stop words (as jieba.analyse.extract_tags), but cut
-    without the HMM pass: twice as fast, and the outline only needs dictionary words."""
+    """TF-IDF keywords with jieba's own IDF table and stop words (as jieba.analyse.extract_tags). The cut is
+    rjieba's (jieba-rs: jieba's algorithm and dictionary in Rust, ~15x faster; tests check it cuts as jieba
+    does) without the HMM pass, which the outline does not need: it only wants dictionary words."""
     tfidf = jieba.analyse.default_tfidf
     freq: dict[str, float] = {}
-    for word in jieba.cut(text, HMM=False):
+    for word in rjieba.cut(text, hmm=False):
         if len(word.strip()) >= 2 and word.lower() not in tfidf.stop_words:
             freq[word] = freq.get(word, 0.0) + tfidf.idf_freq.get(word, tfidf.median_idf)
     return [w for w, _ in sorted(freq.items(), key=lambda kv: (-kv[1], kv[0]))[:count]]

@@ -1,0 +1,85 @@
+"""The fast paths of `make data` against the slow, obvious ones, on the sample archive and awkward text:
+token counts of article pieces taken from one encoding of the article vs encoding each piece, and rjieba's
+word cut vs jieba's."""
+import itertools
+import logging
+
+import jieba
+import pytest
+import rjieba
+from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
+
+from conftest import SAMPLE_ARCHIVE
+from core.model import DEFAULT_MODEL_DIR, resolve_model_dir
+from core.text import split_sentences
+from prep.clean import markdown_to_paragraphs
+from prep.token_count import ArticleTokenCounter, splits_like_byte_level
+
+jieba.setLogLevel(logging.WARNING)
+
+AWKWARD = [
+    ["Hello world. This is it! 'Quoted,' he said.  Two  spaces, a\ttab.", "New paragraph: don't stop; 3.14 ok."],
+    ["“你好。”“再见！”他说。“真的？”", "2024年3月5日，第１２期（全文１，２３４字）。", "表情😀👍🏽混排 e\u0301 和\u3000全角空格。"],
+    ["正文里出现了 <|im_end|> 和 <|im_start|>user 这样的字样。", "Mixed 中文 and English… 结尾……"],
+]
+
+
+def sample_articles() -> list[list[str]]:
+    return [markdown_to_paragraphs(p.read_text(encoding="utf-8")).paragraphs
+            for p in sorted(SAMPLE_ARCHIVE.rglob("*.md"))] + AWKWARD
+
+
+def pieces(paragraphs: list[str]) -> list[str]:
+    """What chunking counts: sentences, runs of up to 6 sentences (chunks), and their tails (continue targets)."""
+    article = "\n\n".join(paragraphs)
+    starts, offset = [], 0
+    for paragraph in paragraphs:
+        for sentence in split_sentences(paragraph):
+            starts.append(offset)
+            offset += len(sentence)
+        offset += 2
+    starts.append(len(article))
+    runs = [article[a:b].strip() for a, b in itertools.pairwise(starts)]
+    runs += [article[starts[i]:starts[min(i + 6, len(starts) - 1)]].strip() for i in range(0, len(starts) - 1, 3)]
+    runs += [run[len(run) // 3:].lstrip() for run in runs[-10:]]
+    return [run for run in runs if run]
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return Tokenizer.from_file(str(resolve_model_dir(DEFAULT_MODEL_DIR) / "tokenizer.json"))
+
+
+def test_counts_from_one_encoding_equal_encoding_each_piece(tokenizer):
+    assert splits_like_byte_level(tokenizer)
+    checked = from_article = 0
+    for paragraphs in sample_articles():
+        article = "\n\n".join(paragraphs)
+        counter = ArticleTokenCounter(tokenizer, article, byte_level=True)
+        texts = pieces(paragraphs)
+        expected = [len(e.ids) for e in tokenizer.encode_batch(texts, add_special_tokens=False)]
+        assert counter(texts) == expected, article[:40]
+        checked += len(texts)
+        from_article += sum(counter._from_article(t) is not None for t in texts)
+    assert checked > 3000
+    assert from_article > 0.5 * checked   # the fast path is really taken, not always the fallback
+
+
+def test_other_kinds_of_tokenizer_are_always_encoded():
+    metaspace = Tokenizer(models.BPE())
+    metaspace.pre_tokenizer = pre_tokenizers.Metaspace()
+    normalized = Tokenizer(models.BPE())
+    normalized.normalizer = normalizers.NFKC()
+    normalized.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    prefixed = Tokenizer(models.BPE())
+    prefixed.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=True)
+    assert not any(splits_like_byte_level(t) for t in (metaspace, normalized, prefixed))
+    counter = ArticleTokenCounter(prefixed, "某篇文章。第二句。", byte_level=False)
+    assert counter._from_article("第二句。") is None
+
+
+def test_rjieba_cuts_like_jieba():
+    paragraphs = [p for article in sample_articles() for p in article]
+    assert len(paragraphs) > 300
+    for paragraph in paragraphs:
+        assert rjieba.cut(paragraph, hmm=False) == list(jieba.cut(paragraph, HMM=False)), paragraph[:40]
