@@ -37,7 +37,7 @@ class TrainConfig:
     # LoRA
     lora_r: int = setting(16, "rank of the LoRA update matrices", min=1, max=1024)
     lora_alpha: int = setting(32, "LoRA scaling numerator (update is scaled by alpha / r)", min=1)
-    lora_dropout: float = setting(0.05, "dropout on the LoRA input", min=0.0, max=0.9)
+    lora_dropout: float = setting(0.0, "dropout on the LoRA input", min=0.0, max=0.9)
     lora_target_modules: str | list[str] = setting("all-linear", "'all-linear' or a list of module names "
                                                                  "such as [q_proj, v_proj]")
     # Batches and schedule
