@@ -99,3 +99,15 @@ def test_side_by_side_aligns_chinese_columns():
     cells = lambda s: sum(2 if ord(c) > 0x2E7F else 1 for c in s)  # noqa: E731
     first, second = side_by_side("读书" * 15, "short", width=20).splitlines()
     assert cells(first[:first.index("|")]) == cells(second[:second.index("|")]) == 41
+
+
+def test_mmap_threshold_policy_and_its_switch(monkeypatch):
+    from train.memory import set_mmap_threshold
+
+    monkeypatch.setenv("STYLEDISTILL_MMAP_THRESHOLD_MB", "0")
+    assert set_mmap_threshold() is False   # glibc's default kept
+    monkeypatch.setenv("STYLEDISTILL_MMAP_THRESHOLD_MB", "lots")
+    with pytest.raises(SystemExit, match="STYLEDISTILL_MMAP_THRESHOLD_MB='lots'"):
+        set_mmap_threshold()
+    monkeypatch.delenv("STYLEDISTILL_MMAP_THRESHOLD_MB")
+    assert set_mmap_threshold() is True    # this machine runs glibc

@@ -26,6 +26,7 @@ from core.model import ModelNotFound, load_causal_lm, load_tokenizer, resolve_mo
 from core.seed import seed_everything  # noqa: E402
 from train.config import TrainConfig, load_config  # noqa: E402
 from train.data import DataError, check_tokenizer, load_splits, manifest_sha256  # noqa: E402
+from train.memory import set_mmap_threshold  # noqa: E402
 
 OOM_ADVICE = ("out of GPU memory. Lower, in this order (make train SET=\"...\"): per_device_batch_size=1 "
               "(and raise gradient_accumulation_steps to keep the effective batch), gradient_checkpointing=true, "
@@ -171,6 +172,7 @@ def build_trainer(cfg: TrainConfig, model_dir: Path, args: argparse.Namespace):
 
     run_dir = Path(args.run)
     os.environ["TENSORBOARD_LOGGING_DIR"] = str(run_dir / "tensorboard")
+    set_mmap_threshold()   # before the model loads: see train/memory.py
     train_rows, val_rows = load_splits(args.data, cfg.eval_max_rows)
     tokenizer = load_tokenizer(model_dir)
     model = build_model(cfg, model_dir)
