@@ -68,21 +68,18 @@ def _tokenizer():
     return _WORKER["tokenizer"]
 
 
-def _count_tokens(texts: list[str]) -> list[int]:
-    return [len(e.ids) for e in _tokenizer().encode_batch(texts, add_special_tokens=False)]
-
-
 def _prompt_tokens(users: list[str]) -> list[int]:
     """Tokens of each [system, user] prompt as the model's chat template renders it, with the generation
     prompt: what the trainer feeds before the completion."""
     if _WORKER.get("chat_tokenizer") is None:
         from core.model import load_tokenizer
         _WORKER["chat_tokenizer"] = load_tokenizer(_WORKER["model_dir"])
-    system = _WORKER["cfg"].templates.system_prompt
-    rendered = [_WORKER["chat_tokenizer"].apply_chat_template(
+    tokenizer, system = _WORKER["chat_tokenizer"], _WORKER["cfg"].templates.system_prompt
+    rendered = [tokenizer.apply_chat_template(
         [{"role": "system", "content": system}, {"role": "user", "content": user}],
         add_generation_prompt=True, tokenize=False) for user in users]
-    return _count_tokens(rendered) if rendered else []
+    # Counted by the same tokenizer object that rendered them: it knows every special token the template uses.
+    return [len(ids) for ids in tokenizer(rendered, add_special_tokens=False)["input_ids"]] if rendered else []
 
 
 def _read_and_clean(path: str):

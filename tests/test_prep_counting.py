@@ -19,7 +19,8 @@ jieba.setLogLevel(logging.WARNING)
 
 AWKWARD = [
     ["Hello world. This is it! 'Quoted,' he said.  Two  spaces, a\ttab.", "New paragraph: don't stop; 3.14 ok."],
-    ["“你好。”“再见！”他说。“真的？”", "2024年3月5日，第１２期（全文１，２３４字）。", "表情😀👍🏽混排 e\u0301 和\u3000全角空格。"],
+    ["“你好。”“再见！”他说。“真的？”", "2024年3月5日，第１２期（全文１，２３４字）。",
+     "表情😀👍🏽混排 e\u0301 和\u3000全角空格。"],
     ["正文里出现了 <|im_end|> 和 <|im_start|>user 这样的字样。", "Mixed 中文 and English… 结尾……"],
 ]
 
