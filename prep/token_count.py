@@ -6,7 +6,7 @@ text into pre-tokens with a regex and then encodes each pre-token on its own. A 
 starts and ends where pre-tokens of the article start, and neither starts nor ends with whitespace (the only
 place the regex looks ahead), is cut into the same pre-tokens on its own, so its token count is the number
 of the article's tokens between those two points. Any other piece, and any tokenizer of another kind, is
-encoded as before. tests/test_prep_dataset.py checks that both ways give the same counts.
+encoded as before. tests/test_prep_counting.py checks that both ways give the same counts.
 """
 import json
 

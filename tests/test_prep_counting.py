@@ -12,6 +12,7 @@ from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
 from conftest import SAMPLE_ARCHIVE
 from core.model import DEFAULT_MODEL_DIR, resolve_model_dir
 from core.text import split_sentences
+from prep.chunk import PARAGRAPH_JOINER
 from prep.clean import markdown_to_paragraphs
 from prep.token_count import ArticleTokenCounter, splits_like_byte_level
 
@@ -32,13 +33,13 @@ def sample_articles() -> list[list[str]]:
 
 def pieces(paragraphs: list[str]) -> list[str]:
     """What chunking counts: sentences, runs of up to 6 sentences (chunks), and their tails (continue targets)."""
-    article = "\n\n".join(paragraphs)
+    article = PARAGRAPH_JOINER.join(paragraphs)
     starts, offset = [], 0
     for paragraph in paragraphs:
         for sentence in split_sentences(paragraph):
             starts.append(offset)
             offset += len(sentence)
-        offset += 2
+        offset += len(PARAGRAPH_JOINER)
     starts.append(len(article))
     runs = [article[a:b].strip() for a, b in itertools.pairwise(starts)]
     runs += [article[starts[i]:starts[min(i + 6, len(starts) - 1)]].strip() for i in range(0, len(starts) - 1, 3)]
@@ -55,7 +56,7 @@ def test_counts_from_one_encoding_equal_encoding_each_piece(tokenizer):
     assert splits_like_byte_level(tokenizer)
     checked = from_article = 0
     for paragraphs in sample_articles():
-        article = "\n\n".join(paragraphs)
+        article = PARAGRAPH_JOINER.join(paragraphs)
         counter = ArticleTokenCounter(tokenizer, article, byte_level=True)
         texts = pieces(paragraphs)
         expected = [len(e.ids) for e in tokenizer.encode_batch(texts, add_special_tokens=False)]
