@@ -30,6 +30,29 @@ def window_hashes(text: str, width: int) -> np.ndarray:
         return hashes * _MIX                       # spread the low-entropy bits before any modular use
 
 
+def window_hashes_of(texts: list[str], width: int, block_chars: int = 1 << 22) -> tuple[np.ndarray, np.ndarray]:
+    """window_hashes of every text, concatenated in order, and how many windows each text has. Texts are
+    hashed a block of about `block_chars` at a time, joined: per-text calls cost more than the hashing."""
+    counts = np.array([max(0, len(t) - width + 1) for t in texts], dtype=np.int64)
+    parts, begin = [], 0
+    while begin < len(texts):
+        end, size = begin, 0
+        while end < len(texts) and (end == begin or size + len(texts[end]) <= block_chars):
+            size += len(texts[end])
+            end += 1
+        lengths = np.array([len(t) for t in texts[begin:end]], dtype=np.int64)
+        hashes = window_hashes("".join(texts[begin:end]), width)
+        # Keep the windows that start and end inside one text: those are the hashes the texts give alone.
+        starts = np.cumsum(lengths) - lengths
+        inside = np.zeros(hashes.size + 1, dtype=np.int64)
+        whole = lengths >= width
+        np.add.at(inside, starts[whole], 1)
+        np.add.at(inside, starts[whole] + lengths[whole] - width + 1, -1)
+        parts.append(hashes[np.cumsum(inside[:-1]) > 0])
+        begin = end
+    return (np.concatenate(parts) if parts else np.empty(0, dtype=np.uint64)), counts
+
+
 def minhash_signature(text: str, width: int, multipliers: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     """MinHash over the text's character shingles; permutations a*x + b mod 2**64 with odd a (datasketch's
     "affine64" scheme)."""

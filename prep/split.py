@@ -10,7 +10,7 @@ import math
 import numpy as np
 
 from core.seed import stable_unit
-from prep.spans import window_hashes
+from prep.spans import window_hashes_of
 
 
 def validation_articles(articles: list[tuple[str, str | None]], mode: str, fraction: float, seed: int) -> set[str]:
@@ -34,36 +34,36 @@ class TrainSpans:
 
     def __init__(self, train: list[dict], span: int):
         targets = sorted({_target(r) for r in train})
-        hashes = [window_hashes(t, span) for t in targets]
-        self.windows = np.sort(np.concatenate(hashes)) if hashes else np.empty(0, dtype=np.uint64)  # repeats harmless
+        self.windows = np.sort(window_hashes_of(targets, span)[0])   # repeats harmless
         self.haystack = "\x00".join(targets)
         self.span = span
 
-    def shared(self, text: str) -> np.ndarray:
-        """Per window of `text`: is it also a window of some training target?"""
-        windows = window_hashes(text, self.span)
-        if not self.windows.size or not windows.size:
-            return np.zeros(windows.size, dtype=bool)
-        at = np.minimum(np.searchsorted(self.windows, windows), self.windows.size - 1)
-        return self.windows[at] == windows
-
-    def contains(self, text: str) -> bool:
-        """Is `text` inside a training target? A long text can only be if all its windows are shared."""
-        if len(text) >= self.span and not self.shared(text).all():
-            return False
-        return text in self.haystack
+    def check(self, texts: list[str]) -> list[tuple[bool, bool]]:
+        """Per text: (does it share a window with a training target, is it inside one). All texts are looked
+        up at once, in sorted order, so the searches walk the big array forwards instead of jumping about."""
+        windows, per_text = window_hashes_of(texts, self.span)
+        owner = np.repeat(np.arange(len(texts)), per_text)
+        order = np.argsort(windows)
+        found = np.zeros(windows.size, dtype=bool)
+        if self.windows.size:
+            at = np.minimum(np.searchsorted(self.windows, windows[order]), self.windows.size - 1)
+            found[order] = self.windows[at] == windows[order]
+        shared = np.bincount(owner[found], minlength=len(texts))
+        # A text can only be inside a training target if all its windows are shared (a short one has none).
+        return [(bool(n), n == total and text in self.haystack)
+                for text, n, total in zip(texts, shared.tolist(), per_text.tolist())]
 
 
 def overlapping_rows(spans: TrainSpans, val: list[dict]) -> list[int]:
     """Indices of validation rows whose target is inside a training target or shares a window with one."""
-    return [i for i, row in enumerate(val)
-            if spans.shared(_target(row)).any() or (len(_target(row)) < spans.span and spans.contains(_target(row)))]
+    return [i for i, (shares, inside) in enumerate(spans.check([_target(r) for r in val])) if shares or inside]
 
 
 def leak_report(spans: TrainSpans, val: list[dict]) -> dict:
     """The two numbers dataset_stats.json promises, measured on the final rows."""
-    return {"val_targets_in_train": sum(spans.contains(_target(r)) for r in val),
-            "val_targets_sharing_span_with_train": sum(bool(spans.shared(_target(r)).any()) for r in val)}
+    checked = spans.check([_target(r) for r in val])
+    return {"val_targets_in_train": sum(inside for _, inside in checked),
+            "val_targets_sharing_span_with_train": sum(shares for shares, _ in checked)}
 
 
 def histogram(values: list[int], bin_width: int) -> dict[str, int]:

@@ -1,10 +1,12 @@
 """The fast paths of `make data` against the slow, obvious ones, on the sample archive and awkward text:
-token counts of article pieces taken from one encoding of the article vs encoding each piece, and rjieba's
-word cut vs jieba's."""
+token counts of article pieces taken from one encoding of the article vs encoding each piece, rjieba's
+word cut vs jieba's, the chat-template frame vs rendering, and the one-pass leak check vs substring tests."""
 import itertools
 import logging
+import random
 
 import jieba
+import numpy as np
 import pytest
 import rjieba
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
@@ -14,6 +16,8 @@ from core.model import DEFAULT_MODEL_DIR, resolve_model_dir
 from core.text import split_sentences
 from prep.chunk import PARAGRAPH_JOINER
 from prep.clean import markdown_to_paragraphs
+from prep.spans import window_hashes, window_hashes_of
+from prep.split import TrainSpans
 from prep.token_count import ArticleTokenCounter, splits_like_byte_level
 
 jieba.setLogLevel(logging.WARNING)
@@ -85,3 +89,33 @@ def test_rjieba_cuts_like_jieba():
     assert len(paragraphs) > 300
     for paragraph in paragraphs:
         assert rjieba.cut(paragraph, hmm=False) == list(jieba.cut(paragraph, HMM=False)), paragraph[:40]
+
+
+def test_leak_check_in_one_pass_equals_checking_each_text():
+    rng = random.Random(0)
+    words = ["春天", "来了", "。", "他说", "，", " ", "the ", "end.", "\n\n"]
+    train_targets = ["".join(rng.choice(words) for _ in range(rng.randint(0, 60))) for _ in range(300)]
+    val_targets = ["".join(rng.choice(words) for _ in range(rng.randint(0, 60))) for _ in range(300)]
+    val_targets += [t[5:60] for t in train_targets[:20]] + [t[:8] for t in train_targets[20:40]] + [""]
+    for block in (1, 100, 1 << 22):   # blocks of one text, of a few, of everything
+        hashes, per_text = window_hashes_of(val_targets, 20, block)
+        each = [window_hashes(t, 20) for t in val_targets]
+        assert np.array_equal(hashes, np.concatenate(each)) and per_text.tolist() == [h.size for h in each]
+    spans = TrainSpans([{"completion": [{"content": t}]} for t in train_targets], 20)
+    train_windows = {t[i:i + 20] for t in train_targets for i in range(len(t) - 19)}
+    expected = [(any(t[i:i + 20] in train_windows for i in range(len(t) - 19)),
+                 any(t in train for train in train_targets)) for t in val_targets]
+    assert spans.check(val_targets) == expected
+    assert sum(shares for shares, _ in expected) > 10 and sum(inside for _, inside in expected) > 10
+
+
+def test_prompt_frame_renders_as_the_template_or_steps_aside():
+    from core.model import load_tokenizer
+    from prep.build_dataset import _chat_frame, _render_prompt
+
+    tokenizer = load_tokenizer(resolve_model_dir(DEFAULT_MODEL_DIR))
+    before, after = _chat_frame(tokenizer, "系统提示")
+    for user in ["续写：\n\n正文。", " padded \n", "<|im_end|> in the text", ""]:
+        assert before + user + after == _render_prompt(tokenizer, "系统提示", user)
+    tokenizer.chat_template = "{% for m in messages %}{{ m['content'] | trim }}\n{% endfor %}"
+    assert _chat_frame(tokenizer, "系统提示") is None   # a trimming template is rendered prompt by prompt
