@@ -11,23 +11,31 @@ from typing import Any, Iterable
 FLOAT_DIGITS = 6
 
 
+_LEAVES = {str, int, bool, type(None)}   # exact types that pass through unchanged (subclasses go the long way)
+
+
 def _stable(value: Any) -> Any:
     """Round floats to a fixed number of significant digits so tiny platform noise cannot change bytes."""
     if isinstance(value, float):
         if math.isnan(value) or math.isinf(value):
             return None
         return float(f"{value:.{FLOAT_DIGITS}g}")
+    # Leaves are tested inline: one call per string or int would cost more than the JSON encoding itself.
     if isinstance(value, dict):
-        return {str(k): _stable(v) for k, v in value.items()}
+        return {str(k): v if type(v) in _LEAVES else _stable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_stable(v) for v in value]
+        return [v if type(v) in _LEAVES else _stable(v) for v in value]
     return value
+
+
+_COMPACT = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
 def dumps(obj: Any, indent: int | None = 2) -> str:
     """JSON with sorted keys, fixed float format, real Unicode (Chinese stays readable)."""
-    separators = (",", ": ") if indent else (",", ":")
-    return json.dumps(_stable(obj), sort_keys=True, ensure_ascii=False, indent=indent, separators=separators)
+    if indent is None:
+        return _COMPACT.encode(_stable(obj))
+    return json.dumps(_stable(obj), sort_keys=True, ensure_ascii=False, indent=indent, separators=(",", ": "))
 
 
 def write_atomic(path: str | Path, data: str | bytes) -> None:

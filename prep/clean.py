@@ -161,7 +161,8 @@ def remove_boilerplate(paragraphs: list[str], boilerplate: Counter, repeat_min_c
     """Drop boilerplate paragraphs and lines, and paragraphs repeated inside this article (keep the first)."""
     kept, seen = [], set()
     for paragraph in paragraphs:
-        if boilerplate_key(paragraph) in boilerplate:
+        key = boilerplate_key(paragraph)
+        if key in boilerplate:
             counts["boilerplate_paragraphs_removed"] += 1
             continue
         if "\n" in paragraph:
@@ -171,7 +172,7 @@ def remove_boilerplate(paragraphs: list[str], boilerplate: Counter, repeat_min_c
             paragraph = "\n".join(remaining).strip("\n")
             if not paragraph.strip():
                 continue
-        key = boilerplate_key(paragraph)
+            key = boilerplate_key(paragraph)
         if key in seen and len(key) >= repeat_min_chars:
             counts["repeated_paragraphs_removed"] += 1
             continue
