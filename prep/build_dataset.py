@@ -61,10 +61,21 @@ def _init_worker(cfg: PrepConfig, model_dir: str, root: str) -> None:
 
 
 def _tokenizer():
+    """A private copy of the chat tokenizer's backend counts every token (articles, chunks, rendered prompts):
+    it knows every special token the template uses, and no wrapper state (padding) can reach it."""
     if _WORKER["tokenizer"] is None:
         from tokenizers import Tokenizer
-        _WORKER["tokenizer"] = Tokenizer.from_file(str(Path(_WORKER["model_dir"]) / "tokenizer.json"))
-        _WORKER["byte_level"] = token_count.splits_like_byte_level(_WORKER["tokenizer"])
+
+        from core.model import load_tokenizer
+        chat = load_tokenizer(_WORKER["model_dir"])
+        counter = Tokenizer.from_str(chat.backend_tokenizer.to_str())
+        counter.no_padding()
+        counter.no_truncation()
+        frame = _chat_frame(chat, _WORKER["cfg"].templates.system_prompt)
+        byte_level = token_count.splits_like_byte_level(counter)
+        special = [token.content for token in counter.get_added_tokens_decoder().values()]
+        _WORKER.update(tokenizer=counter, chat_tokenizer=chat, byte_level=byte_level, chat_frame=frame, head_tokens={},
+                       special_after_user=bool(frame) and any(frame[1].startswith(t) for t in special))
     return _WORKER["tokenizer"]
 
 
@@ -85,18 +96,26 @@ def _chat_frame(tokenizer, system: str) -> tuple[str, str] | None:
 
 def _prompt_tokens(users: list[str]) -> list[int]:
     """Tokens of each rendered prompt (see _render_prompt)."""
-    system = _WORKER["cfg"].templates.system_prompt
-    if _WORKER.get("chat_tokenizer") is None:
-        from core.model import load_tokenizer
-        _WORKER["chat_tokenizer"] = load_tokenizer(_WORKER["model_dir"])
-        _WORKER["chat_frame"] = _chat_frame(_WORKER["chat_tokenizer"], system)
-    tokenizer, frame = _WORKER["chat_tokenizer"], _WORKER["chat_frame"]
-    # The frame gives the same text as the template without running it once per prompt.
+    counter, system = _tokenizer(), _WORKER["cfg"].templates.system_prompt
+    frame = _WORKER["chat_frame"]   # the same text as the template gives, without running it once per prompt
     rendered = ([frame[0] + user + frame[1] for user in users] if frame
-                else [_render_prompt(tokenizer, system, user) for user in users])
-    # Counted by the backend of the tokenizer that renders them (it knows every special token the template
-    # uses), called directly: the Python wrapper costs more than the encoding.
-    return [len(e.ids) for e in tokenizer.backend_tokenizer.encode_batch(rendered, add_special_tokens=False)]
+                else [_render_prompt(_WORKER["chat_tokenizer"], system, user) for user in users])
+    return [len(e.ids) for e in counter.encode_batch_fast(rendered, add_special_tokens=False)]
+
+
+def _prompt_tokens_from_article(user: str, piece: str, count: token_count.ArticleTokenCounter) -> int | None:
+    """Tokens of the rendered prompt whose user text ends with `piece` of the article, from the article's count
+    of the piece: a byte-level pre-tokenizer cuts after a line break that comes before a non-space character,
+    and the template puts a special token right after the user text, so the piece is encoded as on its own.
+    The rest of the prompt is counted once per instruction wording. None when those conditions do not hold."""
+    head = user[:len(user) - len(piece)]
+    if not (_WORKER["byte_level"] and _WORKER["special_after_user"] and piece and user.endswith(piece)
+            and head.endswith("\n") and not piece[0].isspace()):
+        return None
+    if head not in _WORKER["head_tokens"]:
+        probe = "x"
+        _WORKER["head_tokens"][head] = _prompt_tokens([head + probe])[0] - len(_tokenizer().encode(probe, add_special_tokens=False))
+    return _WORKER["head_tokens"][head] + count([piece])[0]
 
 
 def _read_and_clean(path: str):
@@ -131,9 +150,11 @@ def _chunk_article(job: tuple[str, list[str], str]) -> tuple[list[dict], Counter
                 counts["continue_no_sentence_boundary_in_range"] += 1
             else:
                 prefix, target = piece.text[:cut].rstrip(), piece.text[cut:].lstrip()
+                user = templates.user_prompt(cfg.seed, "continue", lang, chunk_id, prefix=prefix)
                 record["continue"] = {"prefix": prefix, "target": target, "target_tokens": count([target])[0],
-                                      "user": templates.user_prompt(cfg.seed, "continue", lang, chunk_id, prefix=prefix)}
-                prompts.append(record["continue"])
+                                      "user": user, "prompt_tokens": _prompt_tokens_from_article(user, prefix, count)}
+                if record["continue"]["prompt_tokens"] is None:
+                    prompts.append(record["continue"])
         if "expand" in cfg.templates.enabled:
             outline = templates.outline(piece.text, lang, cfg.templates.expand_keywords)
             record["expand"] = {"user": templates.user_prompt(cfg.seed, "expand", lang, chunk_id, **outline)}

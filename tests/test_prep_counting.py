@@ -119,3 +119,28 @@ def test_prompt_frame_renders_as_the_template_or_steps_aside():
         assert before + user + after == _render_prompt(tokenizer, "系统提示", user)
     tokenizer.chat_template = "{% for m in messages %}{{ m['content'] | trim }}\n{% endfor %}"
     assert _chat_frame(tokenizer, "系统提示") is None   # a trimming template is rendered prompt by prompt
+
+
+def test_continue_prompt_counted_from_the_article_equals_rendering_it():
+    from core.config import load
+    from core.model import load_tokenizer
+    from prep import build_dataset, templates
+    from prep.config import PrepConfig
+
+    cfg, model_dir = load(PrepConfig, None, []), resolve_model_dir(DEFAULT_MODEL_DIR)
+    build_dataset._init_worker(cfg, str(model_dir), str(SAMPLE_ARCHIVE))
+    chat = load_tokenizer(model_dir)
+    checked = from_article = 0
+    for paragraphs in sample_articles():
+        counter = ArticleTokenCounter(build_dataset._tokenizer(), PARAGRAPH_JOINER.join(paragraphs), byte_level=True)
+        for i, prefix in enumerate(pieces(paragraphs)[::5]):
+            for lang in ("zh", "en"):   # every wording of both pools, seeded by the chunk id
+                user = templates.user_prompt(cfg.seed, "continue", lang, f"a#{i}", prefix=prefix)
+                rendered = build_dataset._render_prompt(chat, cfg.templates.system_prompt, user)
+                tokens = build_dataset._prompt_tokens_from_article(user, prefix, counter)
+                if tokens is not None:
+                    assert tokens == len(chat(rendered, add_special_tokens=False)["input_ids"]), user[:40]
+                    from_article += 1
+                checked += 1
+    assert checked > 1000 and from_article == checked   # every continue wording ends "\n\n{prefix}"
+    assert build_dataset._prompt_tokens_from_article("续写：正文。", "正文。", counter) is None   # no line break before it
