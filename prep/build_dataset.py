@@ -9,6 +9,8 @@ chunks across articles (MinHash) -> split by article (prep/split.py) -> continue
 Per-article work runs in worker processes; the result does not depend on how many.
 """
 import argparse
+import contextlib
+import gc
 import hashlib
 import multiprocessing
 import os
@@ -48,11 +50,12 @@ class Article:
     lang: str = "zh"
 
 
-# ---- worker side (one process per core; module globals hold per-worker state) ----------------------------
+# ---- worker side (one process per core; module globals hold the state, set in the main process first) -----
 _WORKER: dict = {}
 
 
 def _init_worker(cfg: PrepConfig, model_dir: str, root: str) -> None:
+    """Set in the main process; the worker processes are forked afterwards and inherit it."""
     os.environ["TOKENIZERS_PARALLELISM"] = "false"   # the processes already use every core
     _WORKER.update(cfg=cfg, model_dir=model_dir, root=Path(root), tokenizer=None)
     rng = np.random.default_rng(MINHASH_SEED)
@@ -165,8 +168,25 @@ def _chunk_article(job: tuple[str, list[str], str]) -> tuple[list[dict], Counter
     return out, counts
 
 
-def _map(pool, fn, items, desc: str):
+@contextlib.contextmanager
+def _workers(count: int):
+    """A pool of `count` forked processes (None for one): they inherit _WORKER as it is when this opens."""
+    gc.freeze()   # objects made so far stay out of the workers' garbage collections: no copy-on-write of them
+    pool = multiprocessing.get_context("fork").Pool(count) if count > 1 else None
+    gc.unfreeze()
+    try:
+        yield pool
+    finally:
+        if pool:
+            pool.close()
+            pool.join()
+
+
+def _map(pool, fn, items, desc: str, meanwhile=None):
+    """fn over items, in order, in the pool; `meanwhile` runs in the main process while the pool works."""
     iterator = pool.imap(fn, items, chunksize=8) if pool else map(fn, items)
+    if meanwhile:
+        meanwhile()
     return list(tqdm(iterator, total=len(items), desc=desc, unit="article", leave=False))
 
 
@@ -302,21 +322,18 @@ def build(archive: Path, out: Path, cfg: PrepConfig, config_path: str | None = N
     counts: Counter = Counter()
     files, problems = ingest.find_markdown(archive)
     workers = cfg.workers or os.cpu_count() or 1
-    _init_worker(cfg, str(model_dir), str(archive))   # the main process counts the rewrite prompts itself
-    pool = (multiprocessing.get_context("fork").Pool(workers, _init_worker, (cfg, str(model_dir), str(archive)))
-            if workers > 1 else None)
-    try:
-        loaded = _map(pool, _read_and_clean, [str(f) for f in files], "reading")
-        articles, boilerplate_top = _filter_articles(loaded, cfg, problems, counts)
-        if not articles:
-            found = Counter(p.reason for p in problems)
-            raise NothingUsable(f"no usable article in {archive}: found {len(files)} Markdown file(s); skipped "
-                                + (", ".join(f"{n} {r}" for r, n in sorted(found.items())) or "none"))
+    _init_worker(cfg, str(model_dir), str(archive))
+    with _workers(workers) as pool:
+        # The tokenizer loads (~6 s, mostly imports) while the workers read; the chunking workers, forked
+        # later, inherit it. The main process also counts the rewrite prompts with it.
+        loaded = _map(pool, _read_and_clean, [str(f) for f in files], "reading", meanwhile=_tokenizer)
+    articles, boilerplate_top = _filter_articles(loaded, cfg, problems, counts)
+    if not articles:
+        found = Counter(p.reason for p in problems)
+        raise NothingUsable(f"no usable article in {archive}: found {len(files)} Markdown file(s); skipped "
+                            + (", ".join(f"{n} {r}" for r, n in sorted(found.items())) or "none"))
+    with _workers(workers) as pool:
         chunked = _map(pool, _chunk_article, [(a.raw.article_id, a.paragraphs, a.lang) for a in articles], "chunking")
-    finally:
-        if pool:
-            pool.close()
-            pool.join()
     by_id = {a.raw.article_id: a for a in articles}
     chunks = []
     for article, (records, chunk_counts) in zip(articles, chunked):
