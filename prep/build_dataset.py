@@ -77,8 +77,9 @@ def _tokenizer():
         frame = _chat_frame(chat, _WORKER["cfg"].templates.system_prompt)
         byte_level = token_count.splits_like_byte_level(counter)
         special = [token.content for token in counter.get_added_tokens_decoder().values()]
-        _WORKER.update(tokenizer=counter, chat_tokenizer=chat, byte_level=byte_level, chat_frame=frame, head_tokens={},
-                       special_after_user=bool(frame) and any(frame[1].startswith(t) for t in special))
+        _WORKER.update(tokenizer=counter, chat_tokenizer=chat, byte_level=byte_level, chat_frame=frame,
+                       special_after_user=bool(frame) and any(frame[1].startswith(t) for t in special),
+                       head_tokens={})
     return _WORKER["tokenizer"]
 
 
@@ -115,9 +116,10 @@ def _prompt_tokens_from_article(user: str, piece: str, count: token_count.Articl
     if not (_WORKER["byte_level"] and _WORKER["special_after_user"] and piece and user.endswith(piece)
             and head.endswith("\n") and not piece[0].isspace()):
         return None
-    if head not in _WORKER["head_tokens"]:
+    if head not in _WORKER["head_tokens"]:   # the wording's tokens: a rendered probe prompt less the probe
         probe = "x"
-        _WORKER["head_tokens"][head] = _prompt_tokens([head + probe])[0] - len(_tokenizer().encode(probe, add_special_tokens=False))
+        probe_tokens = len(_tokenizer().encode(probe, add_special_tokens=False))
+        _WORKER["head_tokens"][head] = _prompt_tokens([head + probe])[0] - probe_tokens
     return _WORKER["head_tokens"][head] + count([piece])[0]
 
 
@@ -172,8 +174,10 @@ def _chunk_article(job: tuple[str, list[str], str]) -> tuple[list[dict], Counter
 def _workers(count: int):
     """A pool of `count` forked processes (None for one): they inherit _WORKER as it is when this opens."""
     gc.freeze()   # objects made so far stay out of the workers' garbage collections: no copy-on-write of them
-    pool = multiprocessing.get_context("fork").Pool(count) if count > 1 else None
-    gc.unfreeze()
+    try:
+        pool = multiprocessing.get_context("fork").Pool(count) if count > 1 else None
+    finally:
+        gc.unfreeze()
     try:
         yield pool
     finally:

@@ -143,4 +143,5 @@ def test_continue_prompt_counted_from_the_article_equals_rendering_it():
                     from_article += 1
                 checked += 1
     assert checked > 1000 and from_article == checked   # every continue wording ends "\n\n{prefix}"
-    assert build_dataset._prompt_tokens_from_article("续写：正文。", "正文。", counter) is None   # no line break before it
+    no_line_break = build_dataset._prompt_tokens_from_article("续写：正文。", "正文。", counter)
+    assert no_line_break is None
