@@ -33,14 +33,14 @@ def window_hashes(text: str, width: int) -> np.ndarray:
 def window_hashes_of(texts: list[str], width: int, block_chars: int = 1 << 22) -> tuple[np.ndarray, np.ndarray]:
     """window_hashes of every text, concatenated in order, and how many windows each text has. Texts are
     hashed a block of about `block_chars` at a time, joined: per-text calls cost more than the hashing."""
-    counts = np.array([max(0, len(t) - width + 1) for t in texts], dtype=np.int64)
+    all_lengths = [len(t) for t in texts]
     parts, begin = [], 0
     while begin < len(texts):
         end, size = begin, 0
-        while end < len(texts) and (end == begin or size + len(texts[end]) <= block_chars):
-            size += len(texts[end])
+        while end < len(texts) and (end == begin or size + all_lengths[end] <= block_chars):
+            size += all_lengths[end]
             end += 1
-        lengths = np.array([len(t) for t in texts[begin:end]], dtype=np.int64)
+        lengths = np.array(all_lengths[begin:end], dtype=np.int64)
         hashes = window_hashes("".join(texts[begin:end]), width)
         # Keep the windows that start and end inside one text: those are the hashes the texts give alone.
         starts = np.cumsum(lengths) - lengths
@@ -50,6 +50,7 @@ def window_hashes_of(texts: list[str], width: int, block_chars: int = 1 << 22) -
         np.add.at(inside, starts[whole] + lengths[whole] - width + 1, -1)
         parts.append(hashes[np.cumsum(inside[:-1]) > 0])
         begin = end
+    counts = np.maximum(np.array(all_lengths, dtype=np.int64) - width + 1, 0)
     return (np.concatenate(parts) if parts else np.empty(0, dtype=np.uint64)), counts
 
 
