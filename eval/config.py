@@ -22,8 +22,8 @@ class GenerationConfig:
     num_prompts: int = setting(12, "held-out prompts per system (split evenly over the templates)", min=2)
     templates: list[str] = setting(["continue", "expand"], "prompt templates taken from the held-out rows",
                                    choices=["continue", "expand"])
-    max_new_tokens: int = setting(160, "tokens generated per prompt", min=1)
-    batch_size: int = setting(8, "prompts per generate() call (left padded)", min=1)
+    max_new_tokens: int = setting(120, "tokens generated per prompt", min=1)
+    batch_size: int = setting(12, "prompts per generate() call (left padded)", min=1)
     do_sample: bool = setting(True, "sample (True) or greedy decode (False)")
     temperature: float = setting(0.7, "sampling temperature", min=0.01)
     top_p: float = setting(0.9, "nucleus sampling mass", min=0.01, max=1.0)

@@ -24,14 +24,14 @@ from tqdm import tqdm
 
 from core import offline
 from core.config import ConfigError, load, to_dict
-from core.jsonio import sha256_file, write_json, write_jsonl
+from core.jsonio import dumps, sha256_file, sha256_tree, write_json, write_jsonl
 from core.manifest import environment
 from core.model import ModelNotFound, resolve_model_dir, tokenizer_fingerprint
 from core.seed import stable_unit
 from core.text import detect_language
 from prep import chunk, clean, ingest, pii, spans, split, templates, token_count
 from prep.config import PrepConfig
-from prep.paraphrase import ParaphraseCache, paraphrase_chunks, rejection_reason
+from prep.paraphrase import INSTRUCTIONS, Limits, ParaphraseCache, max_new_tokens_for, paraphrase_chunks, rejection_reason
 
 OUTPUTS = ("sft_train.jsonl", "sft_val.jsonl", "dataset_stats.json")
 TEMPLATE_ORDER = {"continue": 0, "expand": 1, "rewrite": 2}
@@ -265,20 +265,27 @@ def _rewrite_inputs(chunks: list[dict], cfg: PrepConfig, model_dir: Path, out: P
     """Accepted paraphrases by chunk id, for a seeded selection of at most paraphrase.max_chunks chunks."""
     if "rewrite" not in cfg.templates.enabled or cfg.paraphrase.max_chunks == 0:
         return {}
+    settings = cfg.paraphrase
     chosen = sorted(chunks, key=lambda c: (stable_unit(cfg.seed, "paraphrase", c["chunk_id"]), c["chunk_id"]))
-    chosen = chosen[:cfg.paraphrase.max_chunks]
-    settings = {"max_new_tokens": cfg.paraphrase.max_new_tokens, "decoding": "greedy"}
-    cache = ParaphraseCache(out / "cache" / "paraphrases.json",
-                            tokenizer_fingerprint(model_dir) + sha256_file(model_dir / "config.json"), settings)
-    paraphrases = paraphrase_chunks([c["text"] for c in chosen], model_dir, cache, cfg.paraphrase.batch_size,
-                                    cfg.paraphrase.max_new_tokens, counts)
+    chosen = chosen[:settings.max_chunks]
+    generation = {"seed": cfg.seed, "batch_size": settings.batch_size, "do_sample": settings.do_sample,
+                  "temperature": settings.temperature, "top_p": settings.top_p,
+                  "repetition_penalty": settings.repetition_penalty, "max_new_tokens_ratio": settings.max_new_tokens_ratio}
+    # Everything a paraphrase depends on: the weights and tokenizer, the instruction, every generation setting.
+    salt = dumps({"model": sha256_tree(model_dir), "instructions": INSTRUCTIONS, "generation": generation})
+    cache = ParaphraseCache(out / "cache" / "paraphrases.json", salt)
+    budgets = [max_new_tokens_for(c["tokens"], settings.max_new_tokens_ratio) for c in chosen]
+    replies = paraphrase_chunks([c["text"] for c in chosen], budgets, model_dir, cache, generation, counts)
+    limits = Limits(settings.min_length_ratio, settings.max_length_ratio, settings.min_keyword_recall,
+                    settings.max_jaccard)
     accepted = {}
-    for record, paraphrase in zip(chosen, paraphrases):
-        reason = rejection_reason(record["text"], paraphrase, cfg.paraphrase.min_length_ratio, cfg.paraphrase.max_jaccard)
+    for record, reply in zip(chosen, replies):
+        reason = rejection_reason(record["text"], reply["text"], reply["ended"],
+                                  templates.keywords(record["text"], settings.keywords), limits)
         if reason:
             counts[f"rejected_{reason}"] += 1
         else:
-            accepted[record["chunk_id"]] = paraphrase
+            accepted[record["chunk_id"]] = reply["text"]
     counts["requested"], counts["accepted"] = len(chosen), len(accepted)
     return accepted
 
@@ -402,7 +409,8 @@ def _stats(archive, files, problems, articles, loaded, counts, boilerplate_top, 
                    "min_tokens": min(all_chunk_tokens), "max_tokens": max(all_chunk_tokens)},
         "templates": {"continue_no_sentence_boundary_in_range": counts["continue_no_sentence_boundary_in_range"],
                       "continue_target_inside_prompt_skipped": counts["continue_target_inside_prompt_skipped"],
-                      "paraphrase": dict(paraphrase_counts)},
+                      "rewrite_enabled": "rewrite" in cfg.templates.enabled,
+                      "paraphrase": _paraphrase_report(paraphrase_counts)},
         "split": {"mode": cfg.split.mode, "val_fraction": cfg.split.val_fraction,
                   "articles_val": len(val_ids), "articles_train": len(articles) - len(val_ids),
                   "val_article_ids": sorted(val_ids)},
@@ -437,6 +445,18 @@ def _write_outputs(out: Path, train, val, stats, archive: Path, articles, cfg, c
         "paraphrase_cache": paraphrase_cache, "environment": environment()})
 
 
+def _paraphrase_report(counts: Counter) -> dict:
+    report = dict(sorted(counts.items()))
+    if counts["requested"]:
+        report["acceptance_rate"] = round(counts["accepted"] / counts["requested"], 4)
+    return report
+
+
+REWRITE_OFF = ("rewrite: off (templates.enabled). The bundled CPU model's paraphrases mostly copy the chunk or "
+               "lose its content, so they would teach copying; docs/benchmarks.md has the measured acceptance. "
+               "Enable it with a stronger base model (GPU profiles).")
+
+
 def summary(stats: dict, out: Path) -> str:
     a, r = stats["articles"], stats["rows"]
     lines = [f"articles: {a['used']} used, {a['skipped']} skipped "
@@ -446,6 +466,13 @@ def summary(stats: dict, out: Path) -> str:
     for name in ("train", "val"):
         per = ", ".join(f"{t} {n}" for t, n in r["per_template"][name].items())
         lines.append(f"{name}: {r[name]} rows ({per})")
+    paraphrase = stats["templates"]["paraphrase"]
+    if not stats["templates"]["rewrite_enabled"]:
+        lines.append(REWRITE_OFF)
+    elif paraphrase.get("requested"):
+        rejected = ", ".join(f"{n} {k.removeprefix('rejected_')}" for k, n in paraphrase.items() if k.startswith("rejected_"))
+        lines.append(f"rewrite: {paraphrase['accepted']} of {paraphrase['requested']} paraphrases accepted "
+                     f"({paraphrase['acceptance_rate']:.0%})" + (f"; rejected: {rejected}" if rejected else ""))
     leak = stats["leak_check"]
     lines.append(f"leak check: {leak['val_targets_in_train']} val targets in train, "
                  f"{leak['val_targets_sharing_span_with_train']} sharing a {leak['span_chars']}-char span "

@@ -48,7 +48,8 @@ class DedupConfig:
 
 @dataclass
 class TemplateConfig:
-    enabled: list[str] = setting(list(TEMPLATES), "templates to build", choices=TEMPLATES)
+    enabled: list[str] = setting(["continue", "expand"], "templates to build (rewrite needs a base model that "
+                                 "paraphrases faithfully: off on CPU)", choices=TEMPLATES)
     continue_min_fraction: float = setting(0.3, "continue: the prefix holds at least this share of the chunk", min=0.05, max=0.95)
     continue_max_fraction: float = setting(0.5, "continue: ... and at most this share", min=0.05, max=0.95)
     expand_keywords: int = setting(8, "expand: jieba keywords in the outline", min=1, max=50)
@@ -65,10 +66,24 @@ class TemplateConfig:
 @dataclass
 class ParaphraseConfig:
     max_chunks: int = setting(8, "chunks paraphrased by the base model for 'rewrite' rows (0 = none; CPU cost)", min=0)
-    batch_size: int = setting(8, "paraphrase generation batch size", min=1)
-    max_new_tokens: int = setting(256, "upper bound on paraphrase length in tokens", min=8)
-    min_length_ratio: float = setting(0.25, "reject a paraphrase shorter than this share of the chunk (chars)", min=0.0, max=1.0)
+    batch_size: int = setting(8, "paraphrase generation batch size (part of the cache key: it changes the output)", min=1)
+    max_new_tokens_ratio: float = setting(
+        1.5, "generation stops after this many times the chunk's tokens (+16); a paraphrase cut off there is rejected",
+        min=0.5, max=4.0)
+    do_sample: bool = setting(True, "sample (seeded) instead of greedy decoding, which mostly copies the chunk")
+    temperature: float = setting(0.8, "sampling temperature", min=0.01, max=2.0)
+    top_p: float = setting(0.95, "nucleus sampling mass", min=0.01, max=1.0)
+    repetition_penalty: float = setting(1.05, "HF repetition penalty (1 = none)", min=1.0, max=2.0)
+    min_length_ratio: float = setting(0.6, "reject a paraphrase shorter than this share of the chunk (chars)", min=0.0, max=1.0)
+    max_length_ratio: float = setting(1.4, "reject a paraphrase longer than this multiple of the chunk (chars)", min=1.0, max=10.0)
+    keywords: int = setting(10, "content keywords of the chunk (jieba TF-IDF) checked in the paraphrase", min=1, max=50)
+    min_keyword_recall: float = setting(
+        0.5, "reject a paraphrase that keeps fewer than this share of those keywords (it lost content)", min=0.0, max=1.0)
     max_jaccard: float = setting(0.5, "reject a paraphrase whose char 5-gram Jaccard with the chunk exceeds this", min=0.0, max=1.0)
+
+    def __post_init__(self):
+        if self.min_length_ratio > self.max_length_ratio:
+            raise ConfigError("paraphrase.min_length_ratio must not exceed paraphrase.max_length_ratio")
 
 
 @dataclass

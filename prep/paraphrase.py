@@ -1,23 +1,35 @@
 """De-styled paraphrases for the 'rewrite' template (the STRAP idea: paraphrase the style away, learn to
 put it back), made by the base model, batched, cached by content hash, and filtered.
 
-A paraphrase is rejected (and counted) when it is empty, too short, in the wrong language, or too close to
-the original (char 5-gram Jaccard above the threshold) — a copy would teach the model input == output.
+A paraphrase must say what the chunk says in other words. It is rejected (and the reason counted) when it
+  - is empty;
+  - was cut off: the model did not end its turn within max_new_tokens (derived from the chunk's tokens);
+  - is in another language or script than the chunk (share of ideographs among letters);
+  - is outside the length band [min_length_ratio, max_length_ratio] of the chunk, in characters;
+  - keeps fewer than min_keyword_recall of the chunk's content keywords (jieba TF-IDF), so it lost content;
+  - copies the chunk (char 5-gram Jaccard above max_jaccard), which would teach the model input == output.
 """
 import hashlib
 import json
+import math
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 from core.jsonio import dumps, write_atomic
-from core.text import detect_language
+from core.text import cjk_ratio, detect_language
 
 INSTRUCTIONS = {
-    "zh": "用平实、中性的现代汉语改写下面这段文字：保留全部意思，但不要沿用原文的措辞、句式和语气。只输出改写后的文字。\n\n{text}",
-    "en": "Paraphrase the following text in plain, neutral English. Keep all of the meaning but none of the "
-          "original wording, sentence shapes or tone. Output only the paraphrase.\n\n{text}",
+    "zh": "请用你自己的话，以平实、中性的现代白话文复述下面这段文字：每一层意思都要保留，但换用不同的词语和句子，"
+          "不要照抄原文的句子。只输出复述的文字。\n\n{text}",
+    "en": "Retell the following text in your own plain, neutral English. Keep every point it makes but use "
+          "different words and sentences; do not copy its sentences. Output only the retelling.\n\n{text}",
 }
 JACCARD_SHINGLE = 5
+SCRIPT_TOLERANCE = 0.15  # largest allowed difference in the share of ideographs among letters
+# A paraphrase may take this many more tokens than the chunk before it counts as cut off (plus a small margin
+# for very short chunks); one that needs more is either looping or not a paraphrase.
+MAX_NEW_TOKENS_MARGIN = 16
 
 
 def char_jaccard(a: str, b: str, n: int = JACCARD_SHINGLE) -> float:
@@ -26,59 +38,103 @@ def char_jaccard(a: str, b: str, n: int = JACCARD_SHINGLE) -> float:
     return len(grams_a & grams_b) / len(grams_a | grams_b) if grams_a | grams_b else 1.0
 
 
-def rejection_reason(original: str, paraphrase: str, min_length_ratio: float, max_jaccard: float) -> str | None:
+def keyword_recall(keywords: list[str], paraphrase: str) -> float:
+    """Share of the chunk's content keywords that the paraphrase still contains (1.0 when there are none)."""
+    return sum(word.lower() in paraphrase.lower() for word in keywords) / len(keywords) if keywords else 1.0
+
+
+def max_new_tokens_for(chunk_tokens: int, ratio: float) -> int:
+    return math.ceil(chunk_tokens * ratio) + MAX_NEW_TOKENS_MARGIN
+
+
+@dataclass(frozen=True)
+class Limits:
+    min_length_ratio: float
+    max_length_ratio: float
+    min_keyword_recall: float
+    max_jaccard: float
+
+
+def rejection_reason(original: str, paraphrase: str, ended: bool, keywords: list[str], limits: Limits) -> str | None:
+    """Why `paraphrase` cannot stand in for `original`, or None when it can. Checked in this order, so each
+    rejected paraphrase counts under its first failure."""
     if not paraphrase.strip():
         return "empty"
-    if len(paraphrase) < min_length_ratio * len(original):
-        return "too_short"
-    if detect_language(paraphrase) != detect_language(original):
+    if not ended:
+        return "truncated"
+    if (detect_language(paraphrase) != detect_language(original)
+            or abs(cjk_ratio(paraphrase) - cjk_ratio(original)) > SCRIPT_TOLERANCE):
         return "wrong_language"
-    if char_jaccard(original, paraphrase) > max_jaccard:
-        return "too_close_to_original"
-    if paraphrase.strip() == original.strip():
-        return "identical"
+    if len(paraphrase) < limits.min_length_ratio * len(original):
+        return "too_short"
+    if len(paraphrase) > limits.max_length_ratio * len(original):
+        return "too_long"
+    if keyword_recall(keywords, paraphrase) < limits.min_keyword_recall:
+        return "lost_content"
+    if char_jaccard(original, paraphrase) > limits.max_jaccard:
+        return "copies_original"
     return None
 
 
 class ParaphraseCache:
-    """JSON map from sha256(model fingerprint, settings, text) to the paraphrase; saved after every batch so
-    an interrupted run keeps what it paid for."""
+    """JSON map from sha256(salt, batch, text) to the paraphrase and whether it ended; the salt covers the
+    model weights and tokenizer and every generation setting, the batch its companions (a batch's prompts
+    share padding and one random stream, so a paraphrase depends on them). Saved after every batch, so an
+    interrupted run keeps what it paid for."""
 
-    def __init__(self, path: Path, model_fingerprint: str, settings: dict):
+    def __init__(self, path: Path, salt: str):
         self.path = path
-        self.salt = model_fingerprint + json.dumps(settings, sort_keys=True)
+        self.salt = salt
         self.entries = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
 
-    def key(self, text: str) -> str:
-        return hashlib.sha256((self.salt + "\x1f" + text).encode("utf-8")).hexdigest()
+    def key(self, batch: list[str], text: str) -> str:
+        return hashlib.sha256("\x1f".join([self.salt, *batch, "\x1e", text]).encode("utf-8")).hexdigest()
 
-    def get(self, text: str) -> str | None:
-        return self.entries.get(self.key(text))
+    def get(self, batch: list[str]) -> list[dict] | None:
+        found = [self.entries.get(self.key(batch, text)) for text in batch]
+        return None if any(entry is None for entry in found) else found
 
-    def put_many(self, pairs: list[tuple[str, str]]) -> None:
-        for text, paraphrase in pairs:
-            self.entries[self.key(text)] = paraphrase
+    def put(self, batch: list[str], replies: list[dict]) -> None:
+        for text, reply in zip(batch, replies):
+            self.entries[self.key(batch, text)] = reply
         write_atomic(self.path, dumps(self.entries) + "\n")
 
 
-def paraphrase_chunks(texts: list[str], model_dir: Path, cache: ParaphraseCache, batch_size: int,
-                      max_new_tokens: int, counts: Counter) -> list[str]:
-    """Paraphrase of each text, from the cache where possible; generation is greedy, hence deterministic."""
-    missing = [t for t in dict.fromkeys(texts) if cache.get(t) is None]
-    counts["from_cache"] += len(texts) - len(missing)
-    if missing:
-        from core.generate import generate_chat
-        from core.model import load_causal_lm, load_tokenizer
+def paraphrase_chunks(texts: list[str], max_new_tokens: list[int], model_dir: Path, cache: ParaphraseCache,
+                      generation: dict, counts: Counter) -> list[dict]:
+    """{"text", "ended"} for each text, in order; batches are consecutive runs of `texts`, each looked up in
+    the cache as a whole and generated with a seed of its own (the batch's position), so a rerun over the same
+    selection generates nothing and a cold run gives the same paraphrases as a warm one."""
+    batch_size = generation["batch_size"]
+    batches = [list(range(i, min(i + batch_size, len(texts)))) for i in range(0, len(texts), batch_size)]
+    replies: list[dict | None] = [None] * len(texts)
+    model = tokenizer = None
+    for batch_no, batch in enumerate(batches):
+        batch_texts = [texts[i] for i in batch]
+        found = cache.get(batch_texts)
+        if found is None:
+            if model is None:
+                from core.model import load_causal_lm, load_tokenizer
 
-        tokenizer = load_tokenizer(model_dir)
-        model = load_causal_lm(model_dir)
-        for start in range(0, len(missing), batch_size):
-            batch = missing[start:start + batch_size]
-            conversations = [[{"role": "user", "content": INSTRUCTIONS[detect_language(t)].format(text=t)}]
-                             for t in batch]
-            outputs = generate_chat(model, tokenizer, conversations, max_new_tokens=max_new_tokens, seed=0,
-                                    batch_size=batch_size, do_sample=False,
-                                    desc=f"paraphrasing {start + len(batch)}/{len(missing)}")
-            cache.put_many(list(zip(batch, outputs)))
+                tokenizer, model = load_tokenizer(model_dir), load_causal_lm(model_dir)
+            found = _generate(model, tokenizer, batch_texts, max(max_new_tokens[i] for i in batch), generation,
+                              seed=generation["seed"] + batch_no, desc=f"paraphrasing batch {batch_no + 1}/{len(batches)}")
+            cache.put(batch_texts, found)
             counts["generated"] += len(batch)
-    return [cache.get(t) for t in texts]
+        else:
+            counts["from_cache"] += len(batch)
+        for i, reply in zip(batch, found):
+            replies[i] = reply
+    return replies
+
+
+def _generate(model, tokenizer, texts: list[str], max_new_tokens: int, generation: dict, seed: int,
+              desc: str) -> list[dict]:
+    from core.generate import generate_replies
+
+    conversations = [[{"role": "user", "content": INSTRUCTIONS[detect_language(t)].format(text=t)}] for t in texts]
+    replies = generate_replies(model, tokenizer, conversations, max_new_tokens=max_new_tokens, seed=seed,
+                               batch_size=len(texts), do_sample=generation["do_sample"],
+                               temperature=generation["temperature"], top_p=generation["top_p"],
+                               repetition_penalty=generation["repetition_penalty"], desc=desc)
+    return [{"text": reply.text, "ended": reply.ended} for reply in replies]

@@ -25,7 +25,7 @@ def _cuda() -> bool:
 
 @dataclass
 class TrainConfig:
-    run_name: str = setting("smollm2-135m-luxun", "label of the run in TensorBoard and the manifest")
+    run_name: str = setting("qwen2.5-coder-0.5b-luxun", "label of the run in TensorBoard and the manifest")
     base_model: str = setting(DEFAULT_MODEL_DIR, "local model folder (config.json, safetensors, tokenizer); "
                                                  "a hub id without a local copy is refused, never downloaded")
     # Quantisation (bitsandbytes; CPU and GPU)
@@ -43,9 +43,9 @@ class TrainConfig:
     # Batches and schedule
     per_device_batch_size: int = setting(1, "sequences (packed rows when packing) per device per forward pass",
                                          min=1)
-    gradient_accumulation_steps: int = setting(4, "forward passes per optimiser step", min=1)
+    gradient_accumulation_steps: int = setting(2, "forward passes per optimiser step", min=1)
     learning_rate: float = setting(2.0e-4, "peak learning rate", min=0.0, max=1.0)
-    max_steps: int | None = setting(12, "optimiser steps to train; null = train num_train_epochs instead", min=1)
+    max_steps: int | None = setting(8, "optimiser steps to train; null = train num_train_epochs instead", min=1)
     num_train_epochs: float = setting(1.0, "epochs over the train split, used only when max_steps is null",
                                       min=0.0)
     warmup_steps: int = setting(2, "steps of linear learning-rate warm-up", min=0)
@@ -58,10 +58,10 @@ class TrainConfig:
     gradient_checkpointing: bool = setting(False, "recompute activations in the backward pass: less memory, "
                                                   "~30 % slower")
     # Evaluation, checkpoints, logs
-    eval_steps: int = setting(6, "compute val loss / perplexity every this many steps", min=1)
-    eval_max_rows: int | None = setting(8, "val rows used for that (the first ones); null = the whole split",
+    eval_steps: int = setting(4, "compute val loss / perplexity every this many steps", min=1)
+    eval_max_rows: int | None = setting(4, "val rows used for that (the first ones); null = the whole split",
                                         min=1)
-    save_steps: int = setting(6, "write a resumable checkpoint every this many steps", min=1)
+    save_steps: int = setting(4, "write a resumable checkpoint every this many steps", min=1)
     save_total_limit: int = setting(2, "checkpoints kept (older ones are deleted)", min=1)
     logging_steps: int = setting(1, "log loss / learning rate every this many steps", min=1)
     # Reproducibility and precision
