@@ -22,9 +22,10 @@ def assemble(model: BundledModel, folder: Path) -> Path:
     """Concatenate the slices into folder/<gguf_name>; refuse a result whose size or sha256 is not the
     committed one (a changed or corrupted upload)."""
     target = folder / model.gguf_name
+    paths = slice_paths(model)
     digest = hashlib.sha256()
     with open(target, "wb") as out:
-        for path in slice_paths(model):
+        for path in paths:
             with open(path, "rb") as part:
                 while block := part.read(BLOCK):
                     digest.update(block)

@@ -83,3 +83,17 @@ def test_cache_key_covers_the_batch_and_the_salt(tmp_path):
     assert cache.get(["甲"]) is None and cache.get(["乙", "甲"]) is None       # other companions
     assert ParaphraseCache(tmp_path / "cache.json", salt="weights-b").get(["甲", "乙"]) is None
     assert ParaphraseCache(tmp_path / "cache.json", salt="weights-a").get(["甲", "乙"]) is not None  # reloaded
+
+
+def test_cpu_default_leaves_rewrite_off_and_gpu_data_profiles_turn_it_on():
+    from core.manifest import REPO_ROOT
+
+    assert "rewrite" not in load(PrepConfig, REPO_ROOT / "prep" / "config.yaml", []).templates.enabled
+    profiles = sorted((REPO_ROOT / "prep" / "profiles").glob("*.yaml"))
+    assert profiles
+    for path in profiles:
+        cfg = load(PrepConfig, path, [])
+        assert "rewrite" in cfg.templates.enabled and cfg.paraphrase.max_chunks > 0
+        # the data profile counts tokens with the tokenizer of the train profile of the same name
+        train = (REPO_ROOT / "train" / "profiles" / path.name).read_text(encoding="utf-8")
+        assert f"base_model: {cfg.base_model}" in train
