@@ -83,3 +83,21 @@ def test_gemma_gets_gemma3s_turns_and_stops_at_end_of_turn():
     assert text == "<bos><start_of_turn>user\n系统\n\n你好<end_of_turn>\n<start_of_turn>model\n"
     eos = json.loads((folder / "generation_config.json").read_text())["eos_token_id"]
     assert tokenizer.convert_tokens_to_ids("<end_of_turn>") in eos
+
+
+def make_dry_run(*args: str) -> str:
+    import subprocess
+
+    # -n prints the commands; setup is already done, so only the stage command itself is printed.
+    done = subprocess.run(["make", "-n", *args], cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_base_variable_reaches_data_and_train_only_when_given():
+    assert "base_model=" not in make_dry_run("data") + make_dry_run("train")
+    data = make_dry_run("data", "BASE=gemma-3-270m", "SET=seed=7")
+    train = make_dry_run("train", "BASE=gemma-3-270m")
+    assert "--set base_model=models/gemma-3-270m seed=7" in data
+    assert "--set base_model=models/gemma-3-270m" in train
+    assert "base_model=" not in make_dry_run("eval", "BASE=gemma-3-270m")   # eval takes the run's model

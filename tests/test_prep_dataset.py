@@ -36,7 +36,7 @@ def target(row):
 
 def test_rows_are_trl_prompt_completion(rows):
     train, val = rows
-    assert len(train) > 300 and len(val) > 10
+    assert len(train) > 150 and len(val) > 10   # 108 chunks x 2 templates with the bundled model
     for row in train + val:
         assert [m["role"] for m in row["prompt"]] == ["system", "user"]
         assert [m["role"] for m in row["completion"]] == ["assistant"]
