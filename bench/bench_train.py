@@ -7,8 +7,8 @@ Both use the same quantisation, LoRA, batch size, max_length and number of optim
 checkpoints. Each runs in a fresh process so peak RSS is its own. Rows: $BENCH_DATA (default `data`, from
 `make data`). Tokens/s counts real (non-pad) tokens only.
 
-Then our recipe on every other bundled model that `make setup BASE=<name>` has converted, each on data built
-for its own tokenizer. Tokenizers differ (a Chinese character is ~0.9 tokens for Qwen2.5 and Gemma 3, ~2 for
+Then our recipe on every other bundled model that `make setup BASE=<name>` has converted, each on the bundled
+archive's data built for its own tokenizer (the same rows as $BENCH_DATA when that is the demo's data). Tokenizers differ (a Chinese character is ~0.9 tokens for Qwen2.5 and Gemma 3, ~2 for
 SmolLM2), so speeds are compared in Chinese characters per second: tokens/s divided by the rows' tokens per
 CJK character (prompt_tokens + completion_tokens over the ideographs of their messages).
 
@@ -90,14 +90,16 @@ def tokens_per_cjk_char(data: str) -> float:
     rows = read_jsonl(Path(data) / "sft_train.jsonl")
     tokens = sum(r["meta"]["prompt_tokens"] + r["meta"]["completion_tokens"] for r in rows)
     chars = sum(cjk_count(m["content"]) for r in rows for m in r["prompt"] + r["completion"])
-    return tokens / chars
+    return tokens / chars if chars else float("nan")   # nan: an archive without Chinese has no such speed
 
 
 def data_for(base_model: str, folder: Path) -> str:
     """`make data` on the bundled archive for another model's tokenizer (paraphrasing off)."""
-    subprocess.run([sys.executable, "-m", "prep.build_dataset", "--archive", "corpora/luxun-archive", "--out",
-                    str(folder), "--set", f"base_model={base_model}", "paraphrase.max_chunks=0"],
-                   check=True, capture_output=True)
+    done = subprocess.run([sys.executable, "-m", "prep.build_dataset", "--archive", "corpora/luxun-archive", "--out",
+                           str(folder), "--set", f"base_model={base_model}", "paraphrase.max_chunks=0"],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"bench train: data for {base_model} failed:\n{done.stderr[-3000:]}")
     return str(folder)
 
 
@@ -122,7 +124,8 @@ def main() -> None:
         for model_dir in others:
             model_data = data_for(model_dir, Path(tmp) / f"data-{Path(model_dir).name}")
             results[("ours", model_dir)] = measure("ours", model_data, steps, Path(tmp) / Path(model_dir).name, model_dir)
-    print(f"same rows ({data}, rebuilt per tokenizer), settings from {CONFIG}; {steps} optimiser steps each")
+    print(f"rows: {data} for {default}, the bundled archive's (built per tokenizer) for the others; settings from "
+          f"{CONFIG}; {steps} optimiser steps each")
     print(f"{'recipe':<8}{'base model':<40}{'real tokens':>12}{'seconds':>10}{'tokens/s':>10}{'CJK chars/s':>13}"
           f"{'peak RSS MB':>13}")
     for (name, model_dir), r in results.items():

@@ -62,6 +62,8 @@ def convert(model: BundledModel, out: Path) -> Path:
     if model.end_of_turn is not None:
         # Generation stops at the end of the assistant's turn, as the chat template closes it.
         turn_end = tokenizer.convert_tokens_to_ids(model.end_of_turn)
+        if turn_end is None or turn_end == tokenizer.unk_token_id:
+            raise SystemExit(f"{model.end_of_turn} is not a token of {model.title}; fix end_of_turn in core/bundled_models.py")
         eos = hf_model.generation_config.eos_token_id
         eos = [eos] if isinstance(eos, int) else list(eos or [])
         hf_model.generation_config.eos_token_id = sorted(set(eos) | {turn_end})

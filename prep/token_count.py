@@ -1,7 +1,8 @@
 """Exact token counts of many pieces of one article from a single encoding of the article.
 
 Chunking counts every sentence, then every chunk, then every continue target: the same characters three
-times. A byte-level BPE tokenizer without a normalizer (SmolLM2, Qwen2.5, Llama 3, GPT-2, ...) first cuts
+times. A byte-level BPE tokenizer without a normalizer (SmolLM2, Llama 3, GPT-2, ...; not the bundled Qwen2.5 as
+transformers loads it, which normalises to NFC, so `make data` encodes every piece with it) first cuts
 text into pre-tokens with a regex and then encodes each pre-token on its own. A piece of the article that
 starts and ends where pre-tokens of the article start, and neither starts nor ends with whitespace (the only
 place the regex looks ahead), is cut into the same pre-tokens on its own, so its token count is the number

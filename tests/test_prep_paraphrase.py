@@ -78,11 +78,13 @@ def test_paraphrases_become_rewrite_rows_and_are_cached(tmp_path):
 
 def test_cache_key_covers_the_batch_and_the_salt(tmp_path):
     cache = ParaphraseCache(tmp_path / "cache.json", salt="weights-a")
-    cache.put(["甲", "乙"], [{"text": "一", "ended": True}, {"text": "二", "ended": True}])
-    assert cache.get(["甲", "乙"]) == [{"text": "一", "ended": True}, {"text": "二", "ended": True}]
-    assert cache.get(["甲"]) is None and cache.get(["乙", "甲"]) is None       # other companions
-    assert ParaphraseCache(tmp_path / "cache.json", salt="weights-b").get(["甲", "乙"]) is None
-    assert ParaphraseCache(tmp_path / "cache.json", salt="weights-a").get(["甲", "乙"]) is not None  # reloaded
+    replies = [{"text": "一", "ended": True}, {"text": "二", "ended": False}]
+    cache.put(7, ["甲", "甲"], replies)      # the same text twice keeps both replies, by position
+    assert cache.get(7, ["甲", "甲"]) == replies
+    assert cache.get(7, ["甲"]) is None and cache.get(7, ["乙", "甲"]) is None       # other companions
+    assert cache.get(8, ["甲", "甲"]) is None                                        # another seed (position)
+    assert ParaphraseCache(tmp_path / "cache.json", salt="weights-b").get(7, ["甲", "甲"]) is None
+    assert ParaphraseCache(tmp_path / "cache.json", salt="weights-a").get(7, ["甲", "甲"]) == replies  # reloaded
 
 
 def test_cpu_default_leaves_rewrite_off_and_gpu_data_profiles_turn_it_on():
