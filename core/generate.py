@@ -50,7 +50,8 @@ def generate_replies(model, tokenizer, conversations: Sequence[list[dict]], max_
                     temperature=temperature if do_sample else None, top_p=top_p if do_sample else None,
                     repetition_penalty=repetition_penalty, pad_token_id=tokenizer.pad_token_id)
             new_tokens = generated[:, encoded["input_ids"].shape[1]:]
-            ended = torch.isin(new_tokens, torch.tensor(sorted(ends), device=new_tokens.device)).any(dim=1).tolist()
+            stops = torch.tensor(sorted(ends), dtype=new_tokens.dtype, device=new_tokens.device)
+            ended = torch.isin(new_tokens, stops).any(dim=1).tolist()
             for i, text, done in zip(batch, tokenizer.batch_decode(new_tokens, skip_special_tokens=True), ended):
                 outputs[i] = Reply(text.strip(), done)
     finally:

@@ -101,3 +101,16 @@ def test_base_variable_reaches_data_and_train_only_when_given():
     assert "--set base_model=models/gemma-3-270m seed=7" in data
     assert "--set base_model=models/gemma-3-270m" in train
     assert "base_model=" not in make_dry_run("eval", "BASE=gemma-3-270m")   # eval takes the run's model
+
+
+def test_replies_say_whether_the_model_ended_its_turn():
+    from core.generate import generate_replies
+    from core.model import load_causal_lm
+
+    folder = REPO / DEFAULT_MODEL_DIR
+    tokenizer, model = load_tokenizer(folder), load_causal_lm(folder)
+    short = [{"role": "user", "content": "只回答“好”一个字。"}]
+    long = [{"role": "user", "content": "写一篇关于秋天的长文章。"}]
+    replies = generate_replies(model, tokenizer, [short, long], max_new_tokens=12, seed=0, do_sample=False)
+    assert replies[0].ended and replies[0].text          # answered and closed its turn
+    assert not replies[1].ended                           # control: cut off by max_new_tokens
