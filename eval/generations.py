@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from core.generate import generate_chat
 from core.seed import stable_unit
 from core.text import split_sentences
-from eval.data import Chunk
+from core.chunks import ChunkRecord
 
 SYSTEMS = ("base", "adapter", "fewshot")
 
@@ -49,7 +49,7 @@ def cut_at_sentence(text: str, chars: int) -> str:
     return (kept or text[:chars]).strip()
 
 
-def fewshot_passages(train_chunks: list[Chunk], k: int, chars: int, seed: int) -> list[str]:
+def fewshot_passages(train_chunks: list[ChunkRecord], k: int, chars: int, seed: int) -> list[str]:
     """k passages from k different train articles, chosen by seed."""
     ordered = sorted(train_chunks, key=lambda c: (stable_unit(seed, "fewshot", c.chunk_id), c.chunk_id))
     passages, articles = [], set()
@@ -81,3 +81,14 @@ def generate_all(model, tokenizer, prompts: list[Prompt], passages: list[str], i
             model, tokenizer, [fewshot_messages(c, passages, instruction) for c in conversations],
             desc="generating: few-shot", **settings)
     return {name: outputs[name] for name in SYSTEMS}
+
+
+def blind_items(prompts: list[Prompt], outputs: dict[str, list[str]]) -> tuple[list[dict], list[dict]]:
+    """A/B items (adapter vs base, same prompt) and real-or-generated items (continue prompts: the author's
+    real continuation, cut to the generated length at a sentence end, vs the adapter's continuation)."""
+    ab = [{"item_id": p.item_id, "prompt": p.task, "adapter": outputs["adapter"][i], "base": outputs["base"][i]}
+          for i, p in enumerate(prompts)]
+    rog = [{"item_id": p.item_id, "prompt": p.task, "generated": outputs["adapter"][i],
+            "real": cut_at_sentence(p.real, max(len(outputs["adapter"][i]), 1))}
+           for i, p in enumerate(prompts) if p.template == "continue"]
+    return ab, rog

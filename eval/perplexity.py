@@ -2,9 +2,15 @@
 template (system prompt, fixed instruction, text as the assistant reply) and only the text's own tokens are
 scored. Long texts are scored with a sliding window: each window scores `stride` new tokens with up to
 `window - stride` earlier tokens as context; windows from all texts are batched together."""
+from collections import defaultdict
 from dataclasses import dataclass
 
+import numpy as np
 from tqdm import tqdm
+
+from core.chunks import ChunkRecord
+from core.seed import stable_unit
+from eval import stats
 
 
 @dataclass(frozen=True)
@@ -68,3 +74,87 @@ def score(model, tokenizer, encoded: list[tuple[list[int], int]], window: int, s
             totals[w.text_index][0] += float(nll[row].double().sum())
             totals[w.text_index][1] += w.end - w.first_scored
     return [(nll_sum, count) for nll_sum, count in totals]
+
+
+def sample_articles(chunks: list[ChunkRecord], limit: int, seed: int, purpose: str) -> list[str]:
+    """Article ids, all of them or a seeded sample of `limit` (0 = all), sorted."""
+    articles = sorted({c.article_id for c in chunks})
+    chosen = sorted(articles, key=lambda a: (stable_unit(seed, purpose, a), a))
+    return sorted(chosen[:limit] if limit else chosen)
+
+
+def score_articles(model, tokenizer, system: str, chunks: list[ChunkRecord], articles: list[str], cfg,
+                   label: str) -> list[dict]:
+    """Summed NLL of base and adapter per article (its chunks scored separately, then added); `model` is the
+    PEFT model, base scores run with the adapter disabled."""
+    flat = [c for c in chunks if c.article_id in set(articles)]
+    encoded = [encode(tokenizer, system, cfg.instruction, c.text) for c in flat]
+    adapter = score(model, tokenizer, encoded, cfg.window, cfg.stride, cfg.batch_size, desc=f"scoring {label}: adapter")
+    with model.disable_adapter():
+        base = score(model, tokenizer, encoded, cfg.window, cfg.stride, cfg.batch_size, desc=f"scoring {label}: base")
+    totals = {a: {"article_id": a, "tokens": 0, "chars": 0, "base_nll": 0.0, "adapter_nll": 0.0} for a in articles}
+    for chunk, (base_nll, count), (adapter_nll, _) in zip(flat, base, adapter):
+        row = totals[chunk.article_id]
+        row["tokens"] += count
+        row["chars"] += len(chunk.text)
+        row["base_nll"] += base_nll
+        row["adapter_nll"] += adapter_nll
+    return [totals[a] for a in articles if totals[a]["tokens"]]
+
+
+def relative_change(adapter: np.ndarray, base: np.ndarray, tokens: np.ndarray) -> float:
+    """adapter perplexity / base perplexity − 1 over the pooled tokens (negative = the adapter predicts better)."""
+    return float(np.exp((adapter.sum() - base.sum()) / tokens.sum()) - 1)
+
+
+def compare(rows: list[dict], bootstrap) -> dict:
+    """Pooled perplexities, the relative change with a bootstrap CI over articles, and a Wilcoxon test."""
+    tokens = np.array([r["tokens"] for r in rows], dtype=float)
+    base = np.array([r["base_nll"] for r in rows])
+    adapter = np.array([r["adapter_nll"] for r in rows])
+    chars = sum(r["chars"] for r in rows)
+    for r in rows:
+        r["base_perplexity"] = float(np.exp(r["base_nll"] / r["tokens"]))
+        r["adapter_perplexity"] = float(np.exp(r["adapter_nll"] / r["tokens"]))
+    return {
+        "articles": len(rows), "tokens": int(tokens.sum()), "chars": chars,
+        "base": {"nll_per_token": float(base.sum() / tokens.sum()), "perplexity": float(np.exp(base.sum() / tokens.sum())),
+                 "perplexity_per_char": float(np.exp(base.sum() / chars))},
+        "adapter": {"nll_per_token": float(adapter.sum() / tokens.sum()),
+                    "perplexity": float(np.exp(adapter.sum() / tokens.sum())),
+                    "perplexity_per_char": float(np.exp(adapter.sum() / chars))},
+        "relative_change": bootstrap((adapter, base, tokens), relative_change, paired=True),
+        "wilcoxon": stats.wilcoxon(adapter / tokens, base / tokens),
+        "per_article": rows,
+    }
+
+
+def author_specific_gain(author_rows: list[dict], reference_rows: list[dict], bootstrap) -> dict:
+    """The adapter's relative perplexity change on the author's held-out text minus its change on the reference
+    author's text: a difference in differences. Near 0 means the adapter learned the language, not the author;
+    negative means it predicts this author better than another. Bootstrap over the articles of both."""
+    def change(rows: list[dict], picked: np.ndarray) -> float:
+        chosen = [rows[int(i)] for i in picked]
+        return relative_change(*(np.array([r[k] for r in chosen], dtype=float)
+                                 for k in ("adapter_nll", "base_nll", "tokens")))
+
+    def difference(author_index: np.ndarray, reference_index: np.ndarray) -> float:
+        return change(author_rows, author_index) - change(reference_rows, reference_index)
+
+    indices = (np.arange(len(author_rows)), np.arange(len(reference_rows)))
+    result = bootstrap(indices, difference, paired=False)
+    author, reference = change(author_rows, indices[0]), change(reference_rows, indices[1])
+    return {"difference_in_relative_change": result, "author_relative_change": author,
+            "reference_relative_change": reference,
+            "author_share_of_gain": (author - reference) / author if author < 0 else None,
+            "n_author_articles": len(author_rows), "n_reference_articles": len(reference_rows)}
+
+
+def perplexity_per_char(model, tokenizer, system: str, instruction: str, texts: list[str], window: int, stride: int,
+                        batch_size: int, desc: str) -> list[float | None]:
+    """Fluency of each text under the model as it is called (the caller disables the adapter for the base
+    model): exp(NLL / characters), so models with different tokenizers compare; None for an empty text."""
+    encoded = [encode(tokenizer, system, instruction, t) for t in texts]
+    scored = score(model, tokenizer, encoded, window, stride, batch_size, desc=desc)
+    chars = [len("".join(t.split())) for t in texts]
+    return [float(np.exp(nll / n)) if n else None for (nll, _), n in zip(scored, chars)]

@@ -1,27 +1,50 @@
 """Confidence intervals and tests shared by the metrics: seeded bootstrap (scipy), Wilcoxon signed-rank,
-KS and Mann–Whitney. Every function returns plain floats (None where the data cannot support a number)."""
+KS, Mann–Whitney and Holm's correction for several tests. Every function returns plain floats (None where the
+data cannot support a number)."""
 import warnings
 from typing import Callable, Sequence
 
 import numpy as np
 from scipy import stats
+from statsmodels.stats.multitest import multipletests
 
 
 def bootstrap_ci(samples: Sequence[Sequence[float]], statistic: Callable, paired: bool, resamples: int,
-                 level: float, method: str, rng: np.random.Generator) -> dict:
+                 level: float, method: str, rng: np.random.Generator, min_n_bca: int = 10) -> dict:
     """Point estimate and bootstrap interval of statistic(*samples); `paired` resamples the same indices in
-    every sample (e.g. base and adapter values of the same article)."""
+    every sample (e.g. base and adapter values of the same article). BCa needs a stable jackknife: below
+    `min_n_bca` values, or when its bounds come out non-finite, the percentile interval is reported instead.
+    "n" is the smallest sample's size and "method" the method actually used (None when n < 2: no interval)."""
     arrays = [np.asarray(s, dtype=float) for s in samples]
+    n = min(len(a) for a in arrays)
     estimate = float(statistic(*arrays))
-    low = high = None
-    if min(len(a) for a in arrays) >= 2:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # degenerate (constant) samples give NaN bounds, reported as None
-            result = stats.bootstrap(tuple(arrays), statistic, paired=paired, vectorized=False,
-                                     n_resamples=resamples, confidence_level=level, method=method, rng=rng)
-        low, high = (float(v) if np.isfinite(v) else None for v in (result.confidence_interval.low,
-                                                                  result.confidence_interval.high))
-    return {"estimate": estimate, "ci_low": low, "ci_high": high}
+    if n < 2:
+        return {"estimate": estimate, "ci_low": None, "ci_high": None, "n": n, "method": None}
+    used = "percentile" if method.lower() == "bca" and n < min_n_bca else method
+    low, high = _interval(arrays, statistic, paired, resamples, level, used, rng)
+    if used.lower() == "bca" and None in (low, high):
+        used = "percentile"
+        low, high = _interval(arrays, statistic, paired, resamples, level, used, rng)
+    return {"estimate": estimate, "ci_low": low, "ci_high": high, "n": n, "method": used}
+
+
+def _interval(arrays: list[np.ndarray], statistic: Callable, paired: bool, resamples: int, level: float,
+              method: str, rng: np.random.Generator) -> tuple[float | None, float | None]:
+    """scipy's bootstrap interval; a non-finite bound (degenerate, e.g. constant, samples) becomes None."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # scipy warns on degenerate samples; the bound says so itself
+        result = stats.bootstrap(tuple(arrays), statistic, paired=paired, vectorized=False, n_resamples=resamples,
+                                 confidence_level=level, method=method, rng=rng)
+    bounds = (result.confidence_interval.low, result.confidence_interval.high)
+    return tuple(float(v) if np.isfinite(v) else None for v in bounds)
+
+
+def holm(p_values: dict[str, float | None]) -> dict[str, float | None]:
+    """Holm–Bonferroni adjusted p-values over the tests that have one (None stays None), so a family of
+    comparisons keeps its familywise error rate; keys keep their order."""
+    tested = [k for k, p in p_values.items() if p is not None]
+    adjusted = dict(zip(tested, multipletests([p_values[k] for k in tested], method="holm")[1])) if tested else {}
+    return {k: float(adjusted[k]) if k in adjusted else None for k in p_values}
 
 
 def wilcoxon(x: Sequence[float], y: Sequence[float]) -> dict:
@@ -52,3 +75,11 @@ def mean(x: np.ndarray) -> float:
 
 def mean_difference(x: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean(x - y))
+
+
+def summary(values: Sequence[float]) -> dict:
+    """n, mean, median and sample sd (None where there are too few values)."""
+    if not len(values):
+        return {"n": 0, "mean": None, "median": None, "sd": None}
+    return {"n": len(values), "mean": float(np.mean(values)), "median": float(np.median(values)),
+            "sd": float(np.std(values, ddof=1)) if len(values) > 1 else None}

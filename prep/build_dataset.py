@@ -1,11 +1,12 @@
-"""`make data`: archive -> $(DATA)/sft_train.jsonl, sft_val.jsonl, dataset_stats.json, manifest.json.
+"""`make data`: archive -> $(DATA)/chunks.jsonl, sft_train.jsonl, sft_val.jsonl, dataset_stats.json, manifest.json.
 
     python -m prep.build_dataset --archive corpora/luxun-archive --out data [--config prep/config.yaml] [--set k=v ...]
 
 Steps: find and read articles (prep/ingest.py) -> Markdown to paragraphs (prep/clean.py) -> boilerplate,
 in-article repeats, PII -> exact duplicate articles -> token-aware chunks (prep/chunk.py) -> near-duplicate
 chunks across articles (MinHash) -> split by article (prep/split.py) -> continue/expand/rewrite rows
-(prep/templates.py, prep/paraphrase.py) -> leak check -> atomic, byte-stable outputs + manifest.
+(prep/templates.py, prep/paraphrase.py) -> leak check on whole chunks -> atomic, byte-stable outputs
+(chunks.jsonl: every chunk's exact text; the SFT rows; stats) + manifest.
 Per-article work runs in worker processes; the result does not depend on how many.
 """
 import argparse
@@ -23,6 +24,7 @@ import numpy as np
 from tqdm import tqdm
 
 from core import offline
+from core.chunks import ChunkRecord
 from core.config import ConfigError, load, to_dict
 from core.jsonio import dumps, sha256_file, write_json, write_jsonl
 from core.manifest import environment
@@ -33,7 +35,7 @@ from prep import chunk, clean, ingest, pii, spans, split, templates, token_count
 from prep.config import PrepConfig
 from prep.paraphrase import INSTRUCTIONS, Limits, ParaphraseCache, max_new_tokens_for, paraphrase_chunks, rejection_reason
 
-OUTPUTS = ("sft_train.jsonl", "sft_val.jsonl", "dataset_stats.json")
+OUTPUTS = ("chunks.jsonl", "sft_train.jsonl", "sft_val.jsonl", "dataset_stats.json")
 TEMPLATE_ORDER = {"continue": 0, "expand": 1, "rewrite": 2}
 MINHASH_SEED = 20240601
 TOKEN_BIN = 100
@@ -261,6 +263,26 @@ def _drop_near_duplicates(chunks: list[dict], cfg: PrepConfig, counts: Counter) 
     return [record for record, _ in kept.values()], pairs
 
 
+def _drop_leaking_chunks(chunks: list[dict], span: int) -> tuple[list[dict], list[str], dict]:
+    """Validation chunks that share a `span`-character window with a training chunk (or sit inside one) are
+    dropped whole, prefix and all; returns the kept chunks, the dropped ids and the check on what is kept."""
+    train_spans = split.TrainSpans([c["text"] for c in chunks if c["split"] == "train"], span)
+    val = [c for c in chunks if c["split"] == "val"]
+    dropped = {val[i]["chunk_id"] for i in split.leaking(train_spans, [c["text"] for c in val])}
+    kept = [c for c in chunks if c["chunk_id"] not in dropped]
+    checked = train_spans.check([c["text"] for c in kept if c["split"] == "val"])
+    return kept, sorted(dropped), {"val_chunks_in_train": sum(inside for _, inside in checked),
+                                   "val_chunks_sharing_span_with_train": sum(shares for shares, _ in checked)}
+
+
+def _chunk_rows(chunks: list[dict], by_id: dict[str, Article]) -> list[dict]:
+    """chunks.jsonl: every kept chunk's exact text once; rows point into it by chunk_id (core/chunks.py)."""
+    return [ChunkRecord(article_id=c["article_id"], chunk_id=c["chunk_id"], chunk_index=c["chunk_index"],
+                        split=c["split"], text=c["text"], tokens=c["tokens"], lang=c["lang"],
+                        title=by_id[c["article_id"]].raw.title).as_json()
+            for c in sorted(chunks, key=lambda c: (c["article_id"], c["chunk_index"]))]
+
+
 def _rewrite_inputs(chunks: list[dict], cfg: PrepConfig, model_dir: Path, out: Path, counts: Counter) -> dict[str, str]:
     """Accepted paraphrases by chunk id, for a seeded selection of at most paraphrase.max_chunks chunks."""
     if "rewrite" not in cfg.templates.enabled or cfg.paraphrase.max_chunks == 0:
@@ -294,8 +316,8 @@ def _rows_for_chunk(record: dict, article: Article, paraphrase: str | None, cfg:
     system = cfg.templates.system_prompt
     meta = {"article_id": article.raw.article_id, "chunk_id": record["chunk_id"],
             "chunk_index": record["chunk_index"], "chunk_tokens": record["tokens"], "date": article.raw.date,
-            "lang": record["lang"], "short_chunk": record["short"], "title": article.raw.title,
-            "year": article.raw.year}
+            "lang": record["lang"], "short_chunk": record["short"], "split": record["split"],
+            "title": article.raw.title, "year": article.raw.year}
     rows = []
     if "continue" in record:
         part = record["continue"]
@@ -354,31 +376,29 @@ def build(archive: Path, out: Path, cfg: PrepConfig, config_path: str | None = N
     chunks, near_pairs = _drop_near_duplicates(chunks, cfg, counts)
 
     val_ids = split.validation_articles([(a.raw.article_id, a.raw.date) for a in articles], cfg.split.mode,
-                                        cfg.split.val_fraction, cfg.seed)
+                                        cfg.split.val_fraction, cfg.split.val_min_articles, cfg.seed)
+    for c in chunks:
+        c["split"] = "val" if c["article_id"] in val_ids else "train"
+    chunks, dropped_ids, leak = _drop_leaking_chunks(chunks, cfg.split.overlap_chars)
     paraphrase_counts: Counter = Counter()
     accepted = _rewrite_inputs(chunks, cfg, model_dir, out, paraphrase_counts)
     rows = [row for c in chunks
             for row in _rows_for_chunk(c, by_id[c["article_id"]], accepted.get(c["chunk_id"]), cfg, counts)]
-    for row in rows:
-        row["meta"]["split"] = "val" if row["meta"]["article_id"] in val_ids else "train"
     rows.sort(key=lambda r: (r["meta"]["article_id"], r["meta"]["chunk_index"], TEMPLATE_ORDER[r["meta"]["template"]]))
     train = [r for r in rows if r["meta"]["split"] == "train"]
     val = [r for r in rows if r["meta"]["split"] == "val"]
-    train_spans = split.TrainSpans(train, cfg.split.overlap_chars)   # built once: the big sort of the check
-    dropped = set(split.overlapping_rows(train_spans, val))
-    dropped_ids = [val[i]["meta"]["chunk_id"] + ":" + val[i]["meta"]["template"] for i in sorted(dropped)]
-    val = [r for i, r in enumerate(val) if i not in dropped]
     # Cache hits depend on what an earlier run left in $(DATA)/cache, so they go to the manifest: the stats
     # file stays byte-identical between a first run and a rerun.
     cache_use = {key: paraphrase_counts.pop(key, 0) for key in ("generated", "from_cache")}
     stats = _stats(archive, files, problems, articles, loaded, counts, boilerplate_top, all_chunk_tokens, chunks,
-                   near_pairs, paraphrase_counts, train, val, val_ids, dropped_ids, train_spans, cfg)
-    _write_outputs(out, train, val, stats, archive, articles, cfg, config_path, model_dir, cache_use)
+                   near_pairs, paraphrase_counts, train, val, val_ids, dropped_ids, leak, cfg)
+    _write_outputs(out, _chunk_rows(chunks, by_id), train, val, stats, archive, articles, cfg, config_path,
+                   model_dir, cache_use)
     return stats
 
 
 def _stats(archive, files, problems, articles, loaded, counts, boilerplate_top, all_chunk_tokens, chunks, near_pairs,
-           paraphrase_counts, train, val, val_ids, dropped_ids, train_spans, cfg) -> dict:
+           paraphrase_counts, train, val, val_ids, dropped_ids, leak, cfg) -> dict:
     repairs = sorted((item[0].path, r) for item in loaded if not isinstance(item, ingest.Problem) for r in item[0].repairs)
     per_template = {name: {t: sum(r["meta"]["template"] == t for r in rows) for t in TEMPLATE_ORDER}
                     for name, rows in (("train", train), ("val", val))}
@@ -412,6 +432,7 @@ def _stats(archive, files, problems, articles, loaded, counts, boilerplate_top, 
                       "rewrite_enabled": "rewrite" in cfg.templates.enabled,
                       "paraphrase": _paraphrase_report(paraphrase_counts)},
         "split": {"mode": cfg.split.mode, "val_fraction": cfg.split.val_fraction,
+                  "val_min_articles": cfg.split.val_min_articles,
                   "articles_val": len(val_ids), "articles_train": len(articles) - len(val_ids),
                   "val_article_ids": sorted(val_ids)},
         "rows": {"train": len(train), "val": len(val), "per_template": per_template},
@@ -421,18 +442,19 @@ def _stats(archive, files, problems, articles, loaded, counts, boilerplate_top, 
                           "completion_total": sum(r["meta"]["completion_tokens"] for r in rows),
                           "prompt_total": sum(r["meta"]["prompt_tokens"] for r in rows)}
                    for name, rows in (("train", train), ("val", val))},
-        "leak_check": {"span_chars": cfg.split.overlap_chars, "val_rows_dropped_for_overlap": len(dropped_ids),
-                       "dropped": dropped_ids, **split.leak_report(train_spans, val)},
+        "leak_check": {"span_chars": cfg.split.overlap_chars, "val_chunks_dropped_for_overlap": len(dropped_ids),
+                       "dropped": dropped_ids, **leak},
     }
 
 
-def _write_outputs(out: Path, train, val, stats, archive: Path, articles, cfg, config_path, model_dir: Path,
+def _write_outputs(out: Path, chunk_rows: list[dict], train, val, stats, archive: Path, articles, cfg, config_path, model_dir: Path,
                    paraphrase_cache: dict) -> None:
     """Outputs first (each atomic), manifest last: a manifest whose hashes match means a complete run."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "manifest.json").unlink(missing_ok=True)
     for stale in out.glob(".*.tmp"):   # what a run killed mid-write leaves; never a finished output
         stale.unlink()
+    write_jsonl(out / "chunks.jsonl", chunk_rows)
     write_jsonl(out / "sft_train.jsonl", train)
     write_jsonl(out / "sft_val.jsonl", val)
     write_json(out / "dataset_stats.json", stats)
@@ -474,10 +496,10 @@ def summary(stats: dict, out: Path) -> str:
         lines.append(f"rewrite: {paraphrase['accepted']} of {paraphrase['requested']} paraphrases accepted "
                      f"({paraphrase['acceptance_rate']:.0%})" + (f"; rejected: {rejected}" if rejected else ""))
     leak = stats["leak_check"]
-    lines.append(f"leak check: {leak['val_targets_in_train']} val targets in train, "
-                 f"{leak['val_targets_sharing_span_with_train']} sharing a {leak['span_chars']}-char span "
-                 f"({leak['val_rows_dropped_for_overlap']} val rows dropped to get there)")
-    lines.append(f"outputs: {out}/ (sft_train.jsonl, sft_val.jsonl, dataset_stats.json, manifest.json)")
+    lines.append(f"leak check: {leak['val_chunks_in_train']} val chunks in train, "
+                 f"{leak['val_chunks_sharing_span_with_train']} sharing a {leak['span_chars']}-char span "
+                 f"({leak['val_chunks_dropped_for_overlap']} val chunks dropped whole to get there)")
+    lines.append(f"outputs: {out}/ ({', '.join(OUTPUTS)}, manifest.json)")
     return "\n".join(lines)
 
 

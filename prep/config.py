@@ -87,7 +87,12 @@ class ParaphraseConfig:
 class SplitConfig:
     mode: str = setting("hash", "'hash': seeded hash of the article id; 'latest': newest articles by date", choices=("hash", "latest"))
     val_fraction: float = setting(0.15, "share of articles held out for validation", min=0.0, max=0.9)
-    overlap_chars: int = setting(50, "a validation target sharing a span this long with a training target is dropped", min=8)
+    val_min_articles: int = setting(
+        10, "hold out at least this many articles (while training keeps 3/4 of them), so the evaluation's "
+            "per-article intervals rest on enough articles", min=0)
+    overlap_chars: int = setting(
+        50, "a validation chunk (prefix included) sharing a span this long with a training chunk is dropped whole",
+        min=8)
 
 
 @dataclass

@@ -1,9 +1,11 @@
 """Split by article (never by row), then prove it leak-free.
 
-Every row of an article goes to the same split. Validation articles are chosen by a seeded hash of the
-article id (or, optionally, the newest by date). The check afterwards: no validation target appears in a
-training target, and no validation target shares a span of `overlap_chars` characters with any training
-target (quotes reused across articles do that); offending validation rows are dropped and counted.
+Every chunk of an article goes to the same split. Validation articles are chosen by a seeded hash of the
+article id (or, optionally, the newest by date); at least `min_articles` of them where the archive allows, so
+the evaluation's per-article intervals rest on enough articles. The check afterwards works on whole chunks,
+prefix included (a continue prompt shows part of a chunk to the model): no validation chunk appears in a
+training chunk, and no validation chunk shares a span of `overlap_chars` characters with any training chunk
+(quotes reused across articles do that); offending validation chunks are dropped whole and counted.
 """
 import math
 
@@ -12,11 +14,23 @@ import numpy as np
 from core.seed import stable_unit
 from prep.spans import window_hashes_of
 
+# At most this share of the articles is held out to reach `min_articles`: training keeps three quarters.
+MAX_HELD_OUT_FOR_MINIMUM = 0.25
 
-def validation_articles(articles: list[tuple[str, str | None]], mode: str, fraction: float, seed: int) -> set[str]:
-    """ids of validation articles from (article_id, date) pairs; at least one when fraction > 0 and n >= 2."""
-    n = len(articles)
-    n_val = min(n - 1, max(1, round(fraction * n))) if fraction > 0 and n >= 2 else 0
+
+def validation_count(n: int, fraction: float, min_articles: int) -> int:
+    """How many of n articles are held out: the fraction, raised to min_articles while that keeps at least
+    three quarters for training; never all of them, none when fraction is 0."""
+    if fraction <= 0 or n < 2:
+        return 0
+    floor = min(min_articles, math.floor(MAX_HELD_OUT_FOR_MINIMUM * n))
+    return min(n - 1, max(1, round(fraction * n), floor))
+
+
+def validation_articles(articles: list[tuple[str, str | None]], mode: str, fraction: float, min_articles: int,
+                        seed: int) -> set[str]:
+    """ids of validation articles from (article_id, date) pairs (see validation_count)."""
+    n_val = validation_count(len(articles), fraction, min_articles)
     if mode == "latest":
         ranked = sorted(articles, key=lambda a: (a[1] or "", a[0]), reverse=True)
     else:
@@ -24,22 +38,18 @@ def validation_articles(articles: list[tuple[str, str | None]], mode: str, fract
     return {article_id for article_id, _ in ranked[:n_val]}
 
 
-def _target(row: dict) -> str:
-    return row["completion"][0]["content"]
-
-
 class TrainSpans:
-    """Every `span`-character window of the training targets, as a sorted array of hashes (searchsorted finds
+    """Every `span`-character window of the training chunks, as a sorted array of hashes (searchsorted finds
     a window with or without repeats, and a plain sort is several times faster than np.unique here)."""
 
-    def __init__(self, train: list[dict], span: int):
-        targets = sorted({_target(r) for r in train})
-        self.windows = np.sort(window_hashes_of(targets, span)[0])   # repeats harmless
-        self.haystack = "\x00".join(targets)
+    def __init__(self, train_texts: list[str], span: int):
+        texts = sorted(set(train_texts))
+        self.windows = np.sort(window_hashes_of(texts, span)[0])   # repeats harmless
+        self.haystack = "\x00".join(texts)
         self.span = span
 
     def check(self, texts: list[str]) -> list[tuple[bool, bool]]:
-        """Per text: (does it share a window with a training target, is it inside one). All texts are looked
+        """Per text: (does it share a window with a training chunk, is it inside one). All texts are looked
         up at once, in sorted order, so the searches walk the big array forwards instead of jumping about."""
         windows, per_text = window_hashes_of(texts, self.span)
         owner = np.repeat(np.arange(len(texts)), per_text)
@@ -49,21 +59,14 @@ class TrainSpans:
             at = np.minimum(np.searchsorted(self.windows, windows[order]), self.windows.size - 1)
             found[order] = self.windows[at] == windows[order]
         shared = np.bincount(owner[found], minlength=len(texts))
-        # A text can only be inside a training target if all its windows are shared (a short one has none).
+        # A text can only be inside a training chunk if all its windows are shared (a short one has none).
         return [(bool(n), n == total and text in self.haystack)
                 for text, n, total in zip(texts, shared.tolist(), per_text.tolist())]
 
 
-def overlapping_rows(spans: TrainSpans, val: list[dict]) -> list[int]:
-    """Indices of validation rows whose target is inside a training target or shares a window with one."""
-    return [i for i, (shares, inside) in enumerate(spans.check([_target(r) for r in val])) if shares or inside]
-
-
-def leak_report(spans: TrainSpans, val: list[dict]) -> dict:
-    """The two numbers dataset_stats.json promises, measured on the final rows."""
-    checked = spans.check([_target(r) for r in val])
-    return {"val_targets_in_train": sum(inside for _, inside in checked),
-            "val_targets_sharing_span_with_train": sum(shares for shares, _ in checked)}
+def leaking(spans: TrainSpans, val_texts: list[str]) -> list[int]:
+    """Indices of validation chunks that are inside a training chunk or share a window with one."""
+    return [i for i, (shares, inside) in enumerate(spans.check(val_texts)) if shares or inside]
 
 
 def histogram(values: list[int], bin_width: int) -> dict[str, int]:

@@ -1,5 +1,5 @@
 """Small, real inputs for the eval tests, built without prep/ or train/ (stages never import each other):
-an SFT data dir from a few bundled Lu Xun essays, an English "reference author" data dir, and a run folder
+an SFT data dir from a few bundled Lu Xun essays, a reference-author data dir from a few Zhu Ziqing essays, and a run folder
 holding a real but untrained (non-identity) LoRA adapter, a manifest and a training log."""
 import re
 from pathlib import Path
@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from core import offline
+from core.chunks import ChunkRecord
 from core.jsonio import write_json, write_jsonl
 from core.manifest import REPO_ROOT
 from core.model import DEFAULT_MODEL_DIR, tokenizer_fingerprint
@@ -15,16 +16,10 @@ from core.text import split_sentences
 ARCHIVE = REPO_ROOT / "corpora" / "luxun-archive"
 ESSAYS = ["1934-01-08_女人未必多说谎", "1934-01-17_漫骂", "1934-05-10_化名新法", "1934-04-26_小品文的生机",
           "1934-09-25_考场三丑", "1934-08-13_趋时和复古", "1934-05-14_读几本书"]
+REFERENCE_ARCHIVE = REPO_ROOT / "corpora" / "zhuziqing-archive"
+REFERENCE_ESSAYS = ["1921-11-05_歌声", "1922-01-01_匆匆", "1927-01-01_荷塘月色", "1925-01-01_背影"]
 VAL_ESSAYS = {"1934-05-14_读几本书", "1934-09-25_考场三丑"}
 SYSTEM = "你是一位作家，请用你一贯的文风写作。"
-ENGLISH_SENTENCES = [
-    "The harbour was quiet that morning, and the gulls kept their distance from the boats.",
-    "I have always believed that a good walk settles the mind better than any argument.",
-    "Mrs. Appleby, who ran the bakery, said the weather would turn by noon; she was right.",
-    "We sat by the window, counting the carts that rattled past, and said very little.",
-    "There is a particular pleasure in reading an old letter whose writer is long forgotten.",
-    "By evening the rain had come, steady and grey, and the lamps were lit early.",
-]
 
 
 def clean_markdown(text: str) -> str:
@@ -44,9 +39,12 @@ def chunk_paragraphs(text: str, max_chars: int = 320) -> list[str]:
     return chunks + ([current] if current else [])
 
 
-def sft_rows(article_id: str, title: str, text: str, split: str) -> list[dict]:
-    rows = []
+def sft_rows(article_id: str, title: str, text: str, split: str) -> tuple[list[dict], list[dict]]:
+    """The chunk records (chunks.jsonl, core/chunks.py) and the SFT rows built from them."""
+    rows, records = [], []
     for index, chunk in enumerate(chunk_paragraphs(text)):
+        records.append(ChunkRecord(article_id=article_id, chunk_id=f"{article_id}#{index}", chunk_index=index,
+                                   split=split, text=chunk, tokens=len(chunk), lang="zh", title=title[11:]).as_json())
         sentences = split_sentences(chunk)
         cut = max(1, len(sentences) * 2 // 5)
         prefix, rest = "".join(sentences[:cut]), "".join(sentences[cut:])
@@ -61,25 +59,23 @@ def sft_rows(article_id: str, title: str, text: str, split: str) -> list[dict]:
                                 {"role": "user", "content": f"以《{title[11:]}》为题写一段文字，约{len(chunk)}字。"}],
                      "completion": [{"role": "assistant", "content": chunk}],
                      "meta": {**meta, "template": "expand"}})
-    return rows
+    return records, rows
 
 
 def write_data(out: Path, articles: dict[str, tuple[str, str]], val: set[str]) -> Path:
     """articles: article_id -> (title, text)."""
-    rows = {"train": [], "val": []}
+    rows, chunks = {"train": [], "val": []}, []
     for article_id, (title, text) in sorted(articles.items()):
         split = "val" if article_id in val else "train"
-        rows[split] += sft_rows(article_id, title, text, split)
+        records, article_rows = sft_rows(article_id, title, text, split)
+        chunks += records
+        rows[split] += article_rows
+    write_jsonl(out / "chunks.jsonl", chunks)
     write_jsonl(out / "sft_train.jsonl", rows["train"])
     write_jsonl(out / "sft_val.jsonl", rows["val"])
     write_json(out / "manifest.json", {"stage": "data", "tokenizer": {
         "fingerprint": tokenizer_fingerprint(REPO_ROOT / DEFAULT_MODEL_DIR), "model_dir": DEFAULT_MODEL_DIR}})
     return out
-
-
-def english_article(number: int) -> str:
-    sentences = ENGLISH_SENTENCES[number % 6:] + ENGLISH_SENTENCES[:number % 6]
-    return "\n\n".join(" ".join(sentences[i:i + 3]) for i in range(0, 6, 3))
 
 
 @pytest.fixture(scope="session")
@@ -93,8 +89,12 @@ def tiny_data(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def reference_data(tmp_path_factory) -> Path:
-    articles = {f"Ann/1900/1900-01-0{i}_essay{i}": (f"1900-01-0{i}_essay{i}", english_article(i)) for i in range(1, 5)}
-    return write_data(tmp_path_factory.mktemp("reference"), articles, {"Ann/1900/1900-01-04_essay4"})
+    """Four short essays of the bundled second author, Zhu Ziqing, as `make reference-data` lays them out."""
+    articles = {}
+    for name in REFERENCE_ESSAYS:
+        path = next(REFERENCE_ARCHIVE.glob(f"朱自清/*/{name}/{name}.md"))
+        articles[f"朱自清/{name[:4]}/{name}"] = (name, clean_markdown(path.read_text(encoding="utf-8")))
+    return write_data(tmp_path_factory.mktemp("reference"), articles, set())
 
 
 @pytest.fixture(scope="session")

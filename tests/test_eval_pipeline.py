@@ -5,6 +5,8 @@ import shutil
 import subprocess
 import sys
 
+import pytest
+
 from core.jsonio import read_json, read_jsonl
 from conftest import attempted_connections, guarded_env
 from core.manifest import REPO_ROOT
@@ -35,10 +37,24 @@ def test_eval_runs_offline_and_reproducibly(tiny_data, reference_data, tiny_run,
     metrics = read_json(out / "metrics.json")
     assert list(metrics) == sorted(metrics)
     ppl = metrics["perplexity"]
-    assert ppl["author_heldout"]["articles"] == 1 and ppl["reference"]["articles"] == 1
+    assert ppl["author_heldout"]["articles"] == 1 and ppl["reference"]["articles"] == 4
     assert ppl["author_heldout"]["base"]["perplexity"] != ppl["author_heldout"]["adapter"]["perplexity"]
-    assert set(metrics["stylometry"]["groups"]) == {"author_heldout", "base", "adapter", "fewshot"}
-    assert metrics["attribution"]["heldout_author"]["n"] > 0
+    gain = ppl["author_specific_gain"]
+    assert gain["difference_in_relative_change"]["estimate"] == pytest.approx(
+        gain["author_relative_change"] - gain["reference_relative_change"], rel=1e-4)
+    assert set(metrics["stylometry"]["groups"]) == {"author_heldout", "reference", "base", "adapter", "fewshot"}
+    # The guard: the real held-out control passes, the shuffled one is flagged and never the author's; the
+    # untrained adapter writes foreign-script gibberish and is flagged, so its comparisons are not interpretable.
+    guard = metrics["guard"]
+    assert not guard["controls"]["author_heldout"]["flagged"] and guard["controls"]["shuffled_author"]["flagged"]
+    assert guard["systems"]["adapter"]["flagged"] and guard["systems"]["adapter"]["by_reason"]["foreign_script"]
+    assert not metrics["stylometry"]["comparisons"]["adapter_vs_base"]["cosine_delta"]["interpretable"]
+    for name, classifier in metrics["attribution"]["classifiers"].items():
+        assert classifier["heldout_author"]["n"] > 0 and classifier["heldout_reference"]["n"] > 0, name
+        assert classifier["controls"]["shuffled_author"]["attributed_to_author"] == 0, name
+        assert classifier["systems"]["adapter"]["attributed_to_author"] == 0, name
+    assert set(metrics["attribution"]["classifiers"]) == {"char_ngram", "topic_masked"}
+    assert set(metrics["copying"]["systems"]) == {"base", "adapter", "fewshot"}
     assert metrics["ab"]["sheets"]["ab"]["n_items"] == 4
     rows = read_jsonl(out / "generations.jsonl")
     assert [set(r["outputs"]) for r in rows if "outputs" in r] == [{"base", "adapter", "fewshot"}] * 4
@@ -46,7 +62,10 @@ def test_eval_runs_offline_and_reproducibly(tiny_data, reference_data, tiny_run,
     assert "\\toprule" in tex and "\\bottomrule" in tex
     html = (out / "report.html").read_text(encoding="utf-8")
     assert "data:image/png;base64" in html and 'alt="training curves"' in html
-    assert (out / "figures" / "training_curves.png").is_file()
+    assert 'alt="Cosine Delta dendrogram"' in html and 'alt="MFW PCA"' in html
+    assert html.index("Samples: read these first") < html.index("Perplexity of base")
+    assert "adapter: its outputs fail the degenerate-text guard" in html and "not interpretable" in html
+    assert all((out / "figures" / name).is_file() for name in ("training_curves.png", "mfw_pca.png", "delta_dendrogram.png"))
     manifest = read_json(out / "manifest.json")
     assert manifest["stage"] == "eval" and "adapter/adapter_model.safetensors" in manifest["inputs"]
     assert manifest["outputs"]["metrics.json"]

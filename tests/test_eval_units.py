@@ -12,7 +12,6 @@ from core.jsonio import write_json
 from core.manifest import REPO_ROOT
 from core.model import DEFAULT_MODEL_DIR
 from eval import stats, stylometry
-from eval.attribution import attribute, passages
 from eval.config import EvalConfig
 from eval.data import EvalInputError, base_model_of, check_tokenizer
 from eval.perplexity import encode, score, windows
@@ -92,18 +91,6 @@ def test_bootstrap_is_seeded_and_tests_degrade_to_none():
     assert stats.two_sample([1, 2, 3], [])["ks_p_value"] is None
 
 
-def test_attribution_recognises_the_author_and_cross_fits_base_outputs():
-    author = ["我以为这是不错的。" * 6 + "然而并不是。" * 4 for _ in range(12)]
-    other = [f"The weather was fine and we walked {i} miles along the shore." * 3 for i in range(8)]
-    assert all(len(p) >= 20 for p in passages(author, 40)) and len(passages(author, 40)) > len(author)
-    result = attribute(author[:8], author[8:], other[:4], {"base": other[4:8], "adapter": author[:4]},
-                       passage_chars=40, ngram_max=2, folds=2, regularization=1.0, level=0.95, seed=1)
-    assert result["heldout_author"]["accuracy"] == 1.0
-    assert result["systems"]["adapter"]["share"] == 1.0
-    assert result["systems"]["base"]["share"] == 0.0
-    assert result["folds"] == 2
-
-
 def test_config_file_matches_defaults_and_rejects_bad_keys():
     assert load(EvalConfig, REPO_ROOT / "eval" / "eval.yaml") == load(EvalConfig, None)
     with pytest.raises(ConfigError, match="did you mean 'perplexity.stride'"):
@@ -145,18 +132,25 @@ def test_figures_render_chinese_without_missing_glyphs(tmp_path):
     assert all((tmp_path / name).stat().st_size > 0 for name in ("p.png", "m.png", "c.png"))
 
 
-def test_reference_archive_is_built_by_prep_in_a_subprocess(tmp_path):
+def test_reference_data_must_be_built_chunks_for_the_runs_tokenizer(tmp_path):
+    """eval reads a reference data folder (`make reference-data` builds it); it never runs prep itself."""
+    from core.chunks import ChunkRecord
+    from core.jsonio import write_jsonl
+    from core.model import tokenizer_fingerprint
     from eval.data import reference_chunks
 
-    animals, places = ["heron", "fox", "badger", "otter"], ["mill", "church", "harbour", "orchard"]
-    for i in range(3):
-        folder = tmp_path / "archive" / "Ann" / "1900" / f"1900-01-0{i + 1}_walk{i}"
-        folder.mkdir(parents=True)
-        text = "\n\n".join(" ".join(f"On day {d * 7 + i} the {animals[(d + i) % 4]} went past the "
-                                    f"{places[(d * i) % 4]} number {d + 10 * i}." for d in range(p, p + 4))
-                           for p in range(0, 12, 4))
-        (folder / f"1900-01-0{i + 1}_walk{i}.md").write_text(f"---\ntitle: walk{i}\n---\n\n{text}\n")
-        write_json(folder / "meta.json", {"title": f"walk{i}", "author": "Ann", "date": f"1900-01-0{i + 1}"})
-    found = reference_chunks(tmp_path / "archive", tmp_path / "eval")
-    assert found and all("went past" in c.text for c in found)
-    assert (tmp_path / "eval" / "reference_data" / "manifest.json").is_file()
+    folder, model_dir = tmp_path / "reference", REPO_ROOT / DEFAULT_MODEL_DIR
+    folder.mkdir()
+    with pytest.raises(EvalInputError, match="make data"):
+        reference_chunks(folder, model_dir)
+    record = ChunkRecord(article_id="朱自清/1925/背影", chunk_id="朱自清/1925/背影#0", chunk_index=0, split="train",
+                         text="我与父亲不相见已二年余了，\n\n我最不能忘记的是他的背影。", tokens=20, lang="zh", title="背影")
+    write_jsonl(folder / "chunks.jsonl", [record.as_json()])
+    write_json(folder / "manifest.json", {"tokenizer": {"fingerprint": "0" * 64}})
+    with pytest.raises(EvalInputError, match="another tokenizer"):
+        reference_chunks(folder, model_dir)
+    write_json(folder / "manifest.json", {"tokenizer": {"fingerprint": tokenizer_fingerprint(model_dir)}})
+    assert reference_chunks(folder, model_dir) == [record]   # the exact text, paragraph break included
+    write_jsonl(folder / "chunks.jsonl", [record.as_json() | {"split": "test"}])
+    with pytest.raises(EvalInputError, match="chunks.jsonl:1: not a chunk record"):
+        reference_chunks(folder, model_dir)

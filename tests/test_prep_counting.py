@@ -115,7 +115,7 @@ def test_leak_check_in_one_pass_equals_checking_each_text():
         hashes, per_text = window_hashes_of(val_targets, 20, block)
         each = [window_hashes(t, 20) for t in val_targets]
         assert np.array_equal(hashes, np.concatenate(each)) and per_text.tolist() == [h.size for h in each]
-    spans = TrainSpans([{"completion": [{"content": t}]} for t in train_targets], 20)
+    spans = TrainSpans(train_targets, 20)
     train_windows = {t[i:i + 20] for t in train_targets for i in range(len(t) - 19)}
     expected = [(any(t[i:i + 20] in train_windows for i in range(len(t) - 19)),
                  any(t in train for train in train_targets)) for t in val_targets]

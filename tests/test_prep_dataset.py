@@ -50,14 +50,66 @@ def test_split_is_by_article_and_leak_free(rows, sft_data):
     train_articles = {r["meta"]["article_id"] for r in train}
     val_articles = {r["meta"]["article_id"] for r in val}
     assert train_articles and val_articles and not train_articles & val_articles
-    train_targets = [target(r) for r in train]
-    train_spans = {t[i:i + 50] for t in train_targets for i in range(len(t) - 49)}
-    for row in val:
-        text = target(row)
-        assert not any(text in t for t in train_targets)
+    # Whole chunks, prefix included, checked here by brute force (independent of prep.split's hashing).
+    chunks = read_jsonl(sft_data / "chunks.jsonl")
+    train_texts = [c["text"] for c in chunks if c["split"] == "train"]
+    train_spans = {t[i:i + 50] for t in train_texts for i in range(len(t) - 49)}
+    for chunk in (c for c in chunks if c["split"] == "val"):
+        text = chunk["text"]
+        assert not any(text in t for t in train_texts)
         assert not any(text[i:i + 50] in train_spans for i in range(len(text) - 49))
     leak = read_json(sft_data / "dataset_stats.json")["leak_check"]
-    assert leak["val_targets_in_train"] == 0 and leak["val_targets_sharing_span_with_train"] == 0
+    assert leak["val_chunks_in_train"] == 0 and leak["val_chunks_sharing_span_with_train"] == 0
+    assert len(val_articles) == 10   # split.val_min_articles: 15 % of 40 would be 6
+
+
+def test_rows_are_pieces_of_their_chunks_exact_text(rows, sft_data):
+    """chunks.jsonl holds each chunk's exact text; every row's prefix and target are pieces of it, and an
+    expand row's target is all of it (paragraph breaks included)."""
+    chunks = {c["chunk_id"]: c for c in read_jsonl(sft_data / "chunks.jsonl")}
+    train, val = rows
+    assert {r["meta"]["chunk_id"] for r in train + val} <= set(chunks)
+    assert any("\n\n" in c["text"] for c in chunks.values())
+    for row in train + val:
+        chunk = chunks[row["meta"]["chunk_id"]]
+        assert chunk["split"] == row["meta"]["split"] and chunk["article_id"] == row["meta"]["article_id"]
+        if row["meta"]["template"] == "expand":
+            assert target(row) == chunk["text"]
+        else:
+            prefix = row["meta"]["prefix"]
+            assert chunk["text"].startswith(prefix) and target(row) in chunk["text"][len(prefix):]
+            assert chunk["text"] != prefix + target(row) or not chunk["text"][len(prefix)].isspace()
+
+
+def test_a_leak_inside_a_continue_prefix_drops_the_whole_validation_chunk(tmp_path):
+    """A validation article whose opening (the part a continue prompt shows) repeats a training article's
+    sentence: the target alone is clean, so only a check of whole chunks catches it."""
+    from prep.split import validation_articles
+    cfg = load(PrepConfig, None, ["paraphrase.max_chunks=0", "split.val_min_articles=0", "split.val_fraction=0.5"])
+    names = sorted(p.parent.name for p in SAMPLE_ARCHIVE.rglob("*.md") if p.parent.name[:4].isdigit())[:6]
+    archive = copy_archive(SAMPLE_ARCHIVE, tmp_path / "archive")
+    for path in list(archive.rglob("*.md")):
+        if path.parent.name not in names:
+            path.unlink()
+    ids = {f"鲁迅/{n[:4]}/{n}": n for n in names}
+    val = validation_articles([(i, None) for i in ids], "hash", 0.5, 0, cfg.seed)
+    donor = next(i for i in sorted(ids) if i not in val)
+    victim = next(i for i in sorted(ids) if i in val)
+    quote = "我们这里的一句话，原是他的文章里抄来的，一字不改，足足有六十多个字，放在开头，当作引子用，请读者不要见怪，这是一个测试。"
+    for article_id, first in ((donor, False), (victim, True)):
+        path = next(archive.rglob(f"{ids[article_id]}.md"))
+        text = path.read_text(encoding="utf-8")
+        body_at = text.index("\n---\n", 4) + 5 if text.startswith("---") else 0
+        path.write_text(text[:body_at] + f"\n{quote}\n\n" + text[body_at:] if first
+                        else text + f"\n\n{quote}\n", encoding="utf-8")
+    stats = build(archive, tmp_path / "out", cfg)
+    chunks = read_jsonl(tmp_path / "out" / "chunks.jsonl")
+    dropped = [c for c in stats["leak_check"]["dropped"] if c.startswith(victim + "#")]
+    assert dropped == [f"{victim}#0"]
+    assert all(c["chunk_id"] != f"{victim}#0" for c in chunks)
+    rows = read_jsonl(tmp_path / "out" / "sft_val.jsonl")
+    assert all(r["meta"]["chunk_id"] != f"{victim}#0" for r in rows)
+    assert any(r["meta"]["article_id"] == victim for r in rows)   # only the leaking chunk goes
 
 
 def test_token_counts_are_real_and_bounded(rows, tokenizer):
@@ -151,7 +203,7 @@ def test_cli_opens_no_socket(tmp_path):
                                     str(tmp_path / "out"), "--set", "paraphrase.max_chunks=0"], tmp_path)
     assert result.returncode == 0, result.stderr
     assert attempts == []
-    assert "leak check: 0 val targets in train" in result.stdout
+    assert "leak check: 0 val chunks in train" in result.stdout
 
 
 def test_config_errors_name_the_key(tmp_path):
