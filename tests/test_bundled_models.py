@@ -102,7 +102,10 @@ def test_base_variable_reaches_data_and_train_only_when_given():
     train = make_dry_run("train", "BASE=gemma-3-270m")
     assert "--set base_model=models/gemma-3-270m seed=7" in data
     assert "--set base_model=models/gemma-3-270m" in train
-    assert "base_model=" not in make_dry_run("eval", "BASE=gemma-3-270m")   # eval takes the run's model
+    evaluation = make_dry_run("eval", "BASE=gemma-3-270m").splitlines()
+    assert not any("base_model=" in line for line in evaluation if "eval.run" in line)   # eval takes the run's
+    # ...but the reference author's data is chunked with the model the author's data was built for.
+    assert any("zhuziqing-archive" in line and "base_model=models/gemma-3-270m" in line for line in evaluation)
 
 
 def test_replies_say_whether_the_model_ended_its_turn():

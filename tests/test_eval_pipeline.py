@@ -12,7 +12,8 @@ from conftest import attempted_connections, guarded_env
 from core.manifest import REPO_ROOT
 from test_eval_fixtures import reference_data, tiny_data, tiny_run  # noqa: F401 (fixtures)
 
-TINY = ["seed=7", "bootstrap_resamples=200", "perplexity.max_articles=1", "perplexity.window=384",
+TINY = ["seed=7", "bootstrap_resamples=200", "perplexity.max_articles=1", "perplexity.reference_max_articles=2",
+        "guard.control_passages=16", "perplexity.window=384",
         "perplexity.stride=192", "generation.num_prompts=4", "generation.max_new_tokens=8", "fewshot.k=1",
         "fewshot.passage_chars=60", "stylometry.mfw_count=20", "attribution.folds=2", "attribution.passage_chars=60"]
 def run_eval(run, data, reference, home, socket_log):
@@ -37,7 +38,7 @@ def test_eval_runs_offline_and_reproducibly(tiny_data, reference_data, tiny_run,
     metrics = read_json(out / "metrics.json")
     assert list(metrics) == sorted(metrics)
     ppl = metrics["perplexity"]
-    assert ppl["author_heldout"]["articles"] == 1 and ppl["reference"]["articles"] == 4
+    assert ppl["author_heldout"]["articles"] == 1 and ppl["reference"]["articles"] == 2
     assert ppl["author_heldout"]["base"]["perplexity"] != ppl["author_heldout"]["adapter"]["perplexity"]
     gain = ppl["author_specific_gain"]
     assert gain["difference_in_relative_change"]["estimate"] == pytest.approx(

@@ -154,3 +154,65 @@ def test_reference_data_must_be_built_chunks_for_the_runs_tokenizer(tmp_path):
     write_jsonl(folder / "chunks.jsonl", [record.as_json() | {"split": "test"}])
     with pytest.raises(EvalInputError, match="chunks.jsonl:1: not a chunk record"):
         reference_chunks(folder, model_dir)
+
+
+def _bootstrap(seed: int = 0):
+    rng = np.random.default_rng(seed)
+    return lambda samples, statistic, paired=False: stats.bootstrap_ci(samples, statistic, paired, 300, 0.9,
+                                                                       "percentile", rng)
+
+
+def _rows(changes: list[float]) -> list[dict]:
+    """Per-article NLL rows whose adapter perplexity is base perplexity × (1 + change)."""
+    return [{"article_id": f"a{i}", "tokens": 100, "chars": 110, "base_nll": 300.0,
+             "adapter_nll": 300.0 + 100 * float(np.log1p(c))} for i, c in enumerate(changes)]
+
+
+def test_author_specific_gain_is_the_difference_of_the_two_changes_and_its_sign():
+    from eval.perplexity import author_specific_gain
+
+    same = author_specific_gain(_rows([-0.2] * 6), _rows([-0.2] * 5), _bootstrap())
+    assert same["difference_in_relative_change"]["estimate"] == pytest.approx(0, abs=1e-9)
+    assert same["author_share_of_gain"] == pytest.approx(0, abs=1e-9)
+    specific = author_specific_gain(_rows([-0.3, -0.32, -0.28, -0.31]), _rows([-0.1, -0.12, -0.09]), _bootstrap())
+    assert specific["difference_in_relative_change"]["estimate"] < 0          # the author gains more
+    assert specific["difference_in_relative_change"]["ci_high"] < 0
+    assert specific["author_relative_change"] == pytest.approx(-0.3025, abs=1e-3)
+    language_only = author_specific_gain(_rows([-0.1] * 4), _rows([-0.3] * 4), _bootstrap())
+    assert language_only["difference_in_relative_change"]["estimate"] > 0     # control: the other way round
+
+
+def test_stylometry_calls_the_system_that_writes_like_the_author_closer():
+    """Real texts: a 'system' answering with the author's own held-out passages must come out closer on the
+    distance measures than one answering with another author's passages, in both comparisons."""
+    from core.chunks import ChunkRecord
+    from eval.attribution import passages
+    from eval.config import StylometryConfig
+    from test_eval_fixtures import ARCHIVE, ESSAYS, REFERENCE_ARCHIVE, REFERENCE_ESSAYS, clean_markdown
+
+    def chunks(archive, pattern, names, split):
+        return [ChunkRecord(article_id=n, chunk_id=f"{n}#0", chunk_index=0, split=split, title=n[11:], tokens=1,
+                            lang="zh", text=clean_markdown(next(archive.glob(pattern.format(n))).read_text("utf-8")))
+                for n in names]
+
+    train = chunks(ARCHIVE, "鲁迅/*/{0}/{0}.md", ESSAYS[:4], "train")
+    heldout = chunks(ARCHIVE, "鲁迅/*/{0}/{0}.md", ESSAYS[4:], "val")
+    reference = chunks(REFERENCE_ARCHIVE, "朱自清/*/{0}/{0}.md", REFERENCE_ESSAYS, "train")
+    author_like = passages([c.text for c in heldout], 150)[:8]
+    other = passages([c.text for c in reference], 150)[:8]
+    outputs = {"adapter": author_like, "base": other, "fewshot": other}
+    style, _ = stylometry.section(train, heldout, reference, outputs, StylometryConfig(mfw_count=30), _bootstrap(),
+                                  {"base": False, "adapter": False, "fewshot": False},
+                                  {"base": False, "adapter": False, "fewshot": False}, seed=1)
+    for pair in ("adapter_vs_base", "adapter_vs_fewshot"):
+        for measure in ("cosine_delta", "jsd_char_ngrams"):
+            result = style["comparisons"][pair][measure]
+            assert result["difference"]["estimate"] < 0 and result["closer"] == "adapter", (pair, measure)
+            assert result["p_holm"] >= result["wilcoxon"]["p_value"]
+    swapped, _ = stylometry.section(train, heldout, reference, {"adapter": other, "base": author_like,
+                                                                "fewshot": author_like},
+                                    StylometryConfig(mfw_count=30), _bootstrap(),
+                                    {"base": True, "adapter": False, "fewshot": False},
+                                    {"base": False, "adapter": False, "fewshot": False}, seed=1)
+    comparison = swapped["comparisons"]["adapter_vs_base"]["cosine_delta"]
+    assert comparison["closer"] == "base" and not comparison["interpretable"] and comparison["notes"]

@@ -13,7 +13,8 @@ from core.jsonio import read_json, write_json
 DATA_SET = ["paraphrase.max_chunks=0"]
 TRAIN_SET = ["max_steps=2", "max_length=256", "lora_r=4", "lora_alpha=8", "per_device_batch_size=2",
              "gradient_accumulation_steps=1", "eval_steps=2", "save_steps=2", "eval_max_rows=2", "warmup_steps=0"]
-EVAL_SET = ["bootstrap_resamples=200", "perplexity.max_articles=1", "perplexity.window=384", "perplexity.stride=192",
+EVAL_SET = ["bootstrap_resamples=200", "perplexity.max_articles=1", "perplexity.reference_max_articles=1",
+            "perplexity.window=384", "perplexity.stride=192", "guard.control_passages=8",
             "generation.num_prompts=4", "generation.max_new_tokens=8", "fewshot.k=1", "fewshot.passage_chars=60",
             "stylometry.mfw_count=20", "attribution.folds=2", "attribution.passage_chars=60"]
 
@@ -39,7 +40,8 @@ def test_lock_then_reproduce_is_bit_identical_and_drift_names_the_file(small_arc
                      "--data-set", *DATA_SET, "--train-set", *TRAIN_SET, "--eval-set", *EVAL_SET)
     assert made.returncode == 0, made.stdout[-2000:] + made.stderr[-3000:]
     locked = read_json(lock)
-    assert set(locked["outputs"]) == {"data", "train", "eval"}
+    assert set(locked["outputs"]) == {"data", "reference", "train", "eval"}
+    assert "chunks.jsonl" in locked["outputs"]["reference"]
     assert "adapter/adapter_model.safetensors" in locked["outputs"]["train"]
     assert "missing" not in str(locked["outputs"])
 
@@ -60,7 +62,7 @@ def test_lock_then_reproduce_is_bit_identical_and_drift_names_the_file(small_arc
 def test_config_changed_since_the_lock_is_refused(tmp_path):
     lock = tmp_path / "repro.lock.json"
     configs = {"data": "prep/config.yaml", "train": "train/lora_sft.yaml", "eval": "eval/eval.yaml"}
-    write_json(lock, {"lock_version": 1, "setup": {"archive": "corpora/luxun-archive", "configs": configs,
+    write_json(lock, {"lock_version": 2, "setup": {"archive": "corpora/luxun-archive", "configs": configs,
                                                    "set": {"data": [], "train": [], "eval": []}},
                       "config_sha256": {"data": "0" * 64, "train": "0" * 64, "eval": "0" * 64},
                       "environment": {}, "outputs": {}})
