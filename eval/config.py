@@ -60,6 +60,9 @@ class GuardConfig:
                                                     "author and reference never use is foreign_script", min=0.0, max=1.0)
     max_fluency_ratio: float = setting(DEFAULT_LIMITS.max_fluency_ratio, "a text whose per-character perplexity under the base model exceeds this "
                                             "multiple of the author's real held-out text's median is not_fluent", min=1.0)
+    max_prompt_echo_share: float = setting(DEFAULT_LIMITS.max_prompt_echo_share,
+                                           "a text with more than this share of its character 8-grams found in its own "
+                                           "prompt echoes_prompt (it repeats the author's prefix back)", min=0.0, max=1.0)
     max_failing_share: float = setting(DEFAULT_LIMITS.max_failing_share, "a system with more than this share of failing texts is flagged: its style "
                                              "numbers are not interpretable", min=0.0, max=1.0)
     control_passages: int = setting(48, "held-out author passages (length-matched to the generations) in the real "

@@ -26,7 +26,7 @@ _WHITESPACE = re.compile(r"\s+")
 # Letters are classed by the first word of their Unicode name (after a width prefix, e.g. FULLWIDTH LATIN).
 _LETTER_SCRIPTS = {"LATIN": "latin", "HIRAGANA": "kana", "KATAKANA": "kana", "HANGUL": "hangul",
                    "CYRILLIC": "cyrillic", "GREEK": "greek"}
-REASONS = ("empty", "repetitive", "low_diversity", "foreign_script", "not_fluent")
+REASONS = ("empty", "repetitive", "low_diversity", "foreign_script", "not_fluent", "echoes_prompt")
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,7 @@ class GuardLimits:
     max_repeat_share: float          # "repetitive" above this longest-repeat share
     max_foreign_script_share: float  # "foreign_script" above this share of characters outside the inventory
     max_fluency_ratio: float         # "not_fluent" above this per-char perplexity / author's median
+    max_prompt_echo_share: float     # "echoes_prompt" above this share of 8-grams found in the text's own prompt
     max_failing_share: float         # a system is flagged when more than this share of its texts fail
 
 
@@ -47,8 +48,13 @@ class GuardLimits:
 #   foreign_script_share: max 0.078 / 0.053 (a year span "1561—1626" in a short passage; 99th pct. 0.018);
 #     "的ing 2023 123456 рус the 我 12 ab 99" 0.63, a digit run 1.0.
 # Excluded: one archive glitch in 论秦理斋夫人事 (a 60-character sentence pasted twice), which is a real repeat.
+# Fluency and prompt echo, calibrated on the demo eval (Qwen2.5-Coder-0.5B base, 174-character passages):
+#   fluency ratio of the author's real held-out passages 0.24–2.52 (median 1 by construction), of the same
+#   passages shuffled 11.5–31.4; generations 0.05–3.1 but for one few-shot text at 32.6.
+#   prompt echo (8-grams of the output found in its own user message): the author's real continuations
+#   0–0.01; outputs that repeat the prefix back 0.80–1.00, every other output 0–0.31.
 DEFAULT_LIMITS = GuardLimits(min_distinct_2=0.55, max_repeat_share=0.25, max_foreign_script_share=0.15,
-                             max_fluency_ratio=4.0,   # suggested; the caller calibrates it on the base model
+                             max_fluency_ratio=4.0, max_prompt_echo_share=0.5,
                              max_failing_share=0.2)   # real passages fail at 0%; 3 of 12 texts flag a system
 
 
@@ -144,18 +150,21 @@ def foreign_script_share(text: str, inventory: set[str]) -> float:
 
 
 def check_text(text: str, inventory: set[str], limits: GuardLimits, fluency: float | None = None,
-               fluency_baseline: float | None = None) -> dict:
+               fluency_baseline: float | None = None, prompt_echo: float | None = None) -> dict:
     """Every measure of one text and the reasons it fails (sorted; none when it passes). An empty text (no
     visible character) fails as "empty" only, so that by_reason counts stay about real texts.
     `fluency` is the text's per-character perplexity under the base model, `fluency_baseline` the median of
-    the author's real held-out passages; a non-finite ratio fails."""
+    the author's real held-out passages; a non-finite ratio fails. `prompt_echo` is the share of the text's
+    character 8-grams found in its own prompt: a model that repeats the author's prefix back writes nothing,
+    yet that text is the author's own and would score as perfectly "in style"."""
     if fluency is not None and not fluency_baseline:
         raise ValueError("check_text: a fluency value needs a positive fluency_baseline")
     flat = flatten(text)
     fluency_ratio = fluency / fluency_baseline if fluency is not None else None
     check = {"chars": len(flat), "distinct_2": distinct_n(flat, 2), "distinct_3": distinct_n(flat, 3),
              "longest_repeat_share": longest_repeat_share(flat),
-             "foreign_script_share": foreign_script_share(flat, inventory), "fluency_ratio": fluency_ratio}
+             "foreign_script_share": foreign_script_share(flat, inventory), "fluency_ratio": fluency_ratio,
+             "prompt_echo_share": prompt_echo}
     if not flat:
         failed = ["empty"]
     else:
@@ -168,6 +177,8 @@ def check_text(text: str, inventory: set[str], limits: GuardLimits, fluency: flo
             failed.append("foreign_script")
         if fluency_ratio is not None and not fluency_ratio <= limits.max_fluency_ratio:  # NaN fails too
             failed.append("not_fluent")
+        if prompt_echo is not None and prompt_echo > limits.max_prompt_echo_share:
+            failed.append("echoes_prompt")
     return {**check, "failed": sorted(failed), "passes": not failed}
 
 
@@ -178,7 +189,8 @@ def system_verdict(checks: list[dict], max_failing_share: float) -> dict:
         raise ValueError("system_verdict: no texts to judge")
     failing = sum(not check["passes"] for check in checks)
     by_reason = {reason: sum(reason in check["failed"] for check in checks) for reason in REASONS}
-    measures = ("chars", "distinct_2", "distinct_3", "longest_repeat_share", "foreign_script_share", "fluency_ratio")
+    measures = ("chars", "distinct_2", "distinct_3", "longest_repeat_share", "foreign_script_share", "fluency_ratio",
+                "prompt_echo_share")
     medians = {}
     for measure in measures:
         values = [check[measure] for check in checks if check[measure] is not None]

@@ -128,6 +128,7 @@ def guard_table(guard: dict) -> pd.DataFrame:
                           "median longest repeat": num(v["median"]["longest_repeat_share"]),
                           "median foreign script": num(v["median"]["foreign_script_share"]),
                           "median fluency ratio": num(v["median"]["fluency_ratio"]),
+                          "median prompt echo": num(v["median"]["prompt_echo_share"]),
                           "failures by reason": ", ".join(f"{r} {c}" for r, c in sorted(v["by_reason"].items()) if c)
                           or "–"}
                          for name, v in groups.items()])
@@ -232,7 +233,8 @@ def write(out_dir: Path, metrics: dict, samples: list[dict], figures: dict[str, 
     tables = {
         "guard": ("Degenerate-text guard (per text: character-bigram diversity, longest repeated substring, "
                   "characters outside the author's and reference's scripts, per-character perplexity under the base "
-                  "model relative to the author's real text; a group is flagged when more than "
+                  "model relative to the author's real text, share of 8-grams repeated from its own prompt; a group "
+                  "is flagged when more than "
                   f"{metrics['guard']['limits']['max_failing_share']:.0%} of its texts fail)",
                   guard_table(metrics["guard"])),
         "copying": ("Copying from the author's training text (character 8-grams found there; longest common "

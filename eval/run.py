@@ -49,10 +49,11 @@ def control_texts(heldout: list[str], chars: int, count: int, seed: int) -> dict
             "shuffled_author": [degeneracy.shuffle_within_sentences(t, seed) for t in real]}
 
 
-def guard_section(model, tokenizer, system: str, texts: dict[str, list[str]], inventory_texts: list[str],
-                  cfg: EvalConfig) -> tuple[dict, dict[str, list[dict]]]:
+def guard_section(model, tokenizer, system: str, texts: dict[str, list[str]], prompts: list[str],
+                  inventory_texts: list[str], cfg: EvalConfig) -> tuple[dict, dict[str, list[dict]]]:
     """Every text's checks and each group's verdict. Fluency is the base model's (adapter off) per-character
-    perplexity, judged against the author's real held-out passages."""
+    perplexity, judged against the author's real held-out passages; a system's outputs are also looked up in
+    their own prompt (the user message), which the controls have none of."""
     names = sorted(texts)
     flat = [t for name in names for t in texts[name]]
     pp = cfg.perplexity
@@ -67,9 +68,12 @@ def guard_section(model, tokenizer, system: str, texts: dict[str, list[str]], in
     inventory = degeneracy.script_inventory(inventory_texts)
     g = cfg.guard
     limits = degeneracy.GuardLimits(g.min_distinct_2, g.max_repeat_share, g.max_foreign_script_share,
-                                    g.max_fluency_ratio, g.max_failing_share)
-    checks = {name: [degeneracy.check_text(t, inventory, limits, f, baseline)
-                     for t, f in zip(texts[name], per_group[name])] for name in names}
+                                    g.max_fluency_ratio, g.max_prompt_echo_share, g.max_failing_share)
+    lookups = [copying.TrainingText([prompt]) for prompt in prompts]
+    echo = {name: [lookup.ngram_share(t) for lookup, t in zip(lookups, texts[name])] if name in SYSTEMS
+            else [None] * len(texts[name]) for name in names}
+    checks = {name: [degeneracy.check_text(t, inventory, limits, f, baseline, e)
+                     for t, f, e in zip(texts[name], per_group[name], echo[name])] for name in names}
     verdicts = {name: degeneracy.system_verdict(checks[name], g.max_failing_share) for name in names}
     return {"limits": to_dict(g), "script_inventory": sorted(inventory),
             "fluency_baseline_per_char_perplexity": baseline,
@@ -155,7 +159,8 @@ def evaluate(run_dir: Path, data_dir: Path, reference_dir: Path, cfg: EvalConfig
     tick = time.perf_counter()
     match_chars = cfg.attribution.passage_chars or max(20, int(np.median([len(o) for n in SYSTEMS for o in outputs[n]])))
     controls = control_texts(heldout_texts, match_chars, cfg.guard.control_passages, cfg.seed)
-    guard, checks = guard_section(model, tokenizer, system, outputs | controls, train_texts + ref_texts, cfg)
+    guard, checks = guard_section(model, tokenizer, system, outputs | controls,
+                                  [p.messages[-1]["content"] for p in prompts], train_texts + ref_texts, cfg)
     copy_metrics, copy_rows = copying_section(train_texts, outputs | controls)
     timings["guards_s"] = time.perf_counter() - tick
     write_jsonl(out / "generations.jsonl", [

@@ -158,13 +158,13 @@ def test_check_text_fluency_ratio_and_reasons(inventory):
 
 def test_system_verdict_counts_reasons_and_flags_above_the_limit(inventory):
     limits = GuardLimits(min_distinct_2=0.55, max_repeat_share=0.25, max_foreign_script_share=0.15,
-                         max_fluency_ratio=4.0, max_failing_share=0.25)
+                         max_fluency_ratio=4.0, max_prompt_echo_share=0.5, max_failing_share=0.25)
     good = "我们追悼了过去的人，还要发愿：要自己和别人，都纯洁聪明勇猛向上。"
     checks = [check_text(t, inventory, limits) for t in [good, good, good, LOOP]]
     verdict = system_verdict(checks, limits.max_failing_share)
     assert (verdict["n"], verdict["failing"], verdict["failing_share"]) == (4, 1, 0.25)
     assert verdict["by_reason"] == {"empty": 0, "repetitive": 1, "low_diversity": 1, "foreign_script": 0,
-                                    "not_fluent": 0}
+                                    "not_fluent": 0, "echoes_prompt": 0}
     assert verdict["median"]["chars"] == len(flatten(good)) and verdict["median"]["fluency_ratio"] is None
     assert not verdict["flagged"]                                  # 1 of 4 is not more than a quarter
     assert system_verdict(checks + [check_text(SALAD, inventory, limits)], limits.max_failing_share)["flagged"]
@@ -242,3 +242,19 @@ def test_compare_with_author_compares_mean_ngram_shares():
     assert compare_with_author(rows(0.0, 0.0, 0.9), author)["above_author_rate"]  # the mean (0.3), not the median
     with pytest.raises(ValueError):
         summary([])
+
+
+def test_an_output_that_repeats_its_prompt_back_fails_and_a_real_continuation_passes():
+    """The base model answers "continue this" by copying the author's prefix: the author's own words, which
+    every style measure would score as perfectly in style. Measured as in eval/run.py, with the copying
+    guard's n-gram lookup over the prompt alone."""
+    prefix = ("古时候，考试八股的时候，有三样卷子，考生是很失面子的，后来改考策论了，恐怕也还是这样子。第一样是“缴白卷”，"
+              "只写上题目，做不出文章，或者简直连题目也不写。")
+    prompt = "接着下面的开头继续写下去：\n\n" + prefix
+    echo, own = prefix[:60], "然而这最干净，因为别的再没有什么枝节了。第二样是钞刊文，他先已有了侥幸之心。"
+    lookup = TrainingText([prompt])   # the eval looks outputs up in their own prompt the same way
+    echoed = check_text(echo, {"han", "punctuation"}, DEFAULT_LIMITS, prompt_echo=lookup.ngram_share(echo))
+    written = check_text(own, {"han", "punctuation"}, DEFAULT_LIMITS, prompt_echo=lookup.ngram_share(own))
+    assert echoed["failed"] == ["echoes_prompt"] and echoed["prompt_echo_share"] == 1.0
+    assert written["passes"] and written["prompt_echo_share"] < 0.1
+    assert "prompt_echo_share" in system_verdict([echoed, written], 0.2)["median"]
