@@ -4,6 +4,9 @@ next-token logits of the run's model (base + adapter) on fixed Chinese prompts, 
 and decode Chinese exactly as the run's. A GGUF exported without the adapter must fail the same comparison, so
 it is not vacuous. Bundled Qwen2.5-Coder-0.5B (qwen2) with a random LoRA; SmolLM2 (llama, permuted q/k) when
 `make setup BASE=smollm2-135m-instruct` has converted it."""
+import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -178,6 +181,47 @@ def test_llama_permutation_is_what_transformers_undoes():
     keys = rows[:3 * 64]
     assert (reader.process(permute_for_llama(keys, 3), "blk.0.attn_k.weight").weights == keys).all()
     assert not (permute_for_llama(rows, 9) == rows).all()   # control: the permutation does move rows
+
+
+GO = shutil.which("go")
+CONVERSATIONS = [["system", "user"], ["system", "user", "assistant", "user"], ["user"], ["user", "assistant", "user"]]
+CONTENTS = {"system": SYSTEM, "user": "请写一段关于读书的随笔。", "assistant": "读书，\n是一件好事。"}
+
+
+@pytest.fixture(scope="module")
+def go_render(tmp_path_factory):
+    """tests/gotemplate/render.go built offline: renders a Modelfile TEMPLATE with Go's text/template."""
+    out = tmp_path_factory.mktemp("go")
+    env = dict(os.environ, GOCACHE=str(out / "cache"), GOPATH=str(out / "path"), GOPROXY="off", GOFLAGS="-mod=mod")
+    subprocess.run([GO, "build", "-o", str(out / "render"), str(REPO_ROOT / "tests" / "gotemplate" / "render.go")],
+                   env=env, check=True, capture_output=True)
+
+    def render(template: str, roles: list[str]) -> str:
+        messages = [{"Role": role, "Content": CONTENTS[role]} for role in roles]
+        return subprocess.run([str(out / "render")], input=json.dumps({"Template": template, "Messages": messages}),
+                              capture_output=True, text=True, check=True).stdout
+    return render
+
+
+@pytest.mark.skipif(GO is None, reason="needs Go (text/template, which runs Ollama's TEMPLATE); install with `make setup-go`")
+@pytest.mark.parametrize("model_dir", [DEFAULT_MODEL_DIR, SMOLLM2_DIR])
+def test_modelfile_template_lays_out_chats_as_the_model_template(model_dir, go_render):
+    """The Go template export writes, run by Go's text/template with Ollama's values, gives byte for byte the
+    prompt the model's own Jinja chat template gives: with and without a system prompt, one turn and several."""
+    from core.model import load_tokenizer
+    from train.modelfile import chatml_default_system, go_template
+
+    if not (REPO_ROOT / model_dir / "config.json").is_file():
+        pytest.skip(f"{model_dir} is not converted: run `make setup BASE={Path(model_dir).name}`")
+    tokenizer = load_tokenizer(REPO_ROOT / model_dir)
+    template = go_template(chatml_default_system(tokenizer, model_dir))
+    for roles in CONVERSATIONS:
+        messages = [{"role": role, "content": CONTENTS[role]} for role in roles]
+        assert go_render(template, roles) == tokenizer.apply_chat_template(messages, add_generation_prompt=True,
+                                                                          tokenize=False), roles
+    # control: without the model's fallback system prompt the first system-less chat comes out differently
+    assert go_render(go_template(None), ["user"]) != tokenizer.apply_chat_template(
+        [{"role": "user", "content": CONTENTS["user"]}], add_generation_prompt=True, tokenize=False)
 
 
 def test_chat_template_check_refuses_a_non_chatml_template():
