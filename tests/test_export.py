@@ -236,18 +236,19 @@ def test_chat_template_check_refuses_a_non_chatml_template():
         chatml_default_system(tokenizer, "gemma")
 
 
-def test_gemma3_is_refused_with_a_reason(tmp_path):
-    from transformers import AutoModelForCausalLM, Gemma3TextConfig
+def test_gemma3_is_refused_with_a_reason_before_loading(tmp_path):
+    """A run on a Gemma 3 base is refused from its base's config.json alone, saying why and what to use instead."""
+    from core.jsonio import write_json
 
-    from core.model import load_tokenizer
-    from train.export import ExportError, write_gguf
-
-    config = Gemma3TextConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-                              num_attention_heads=2, num_key_value_heads=1, head_dim=16)
-    model = AutoModelForCausalLM.from_config(config)
-    with pytest.raises(ExportError, match="vLLM"):
-        write_gguf(tmp_path / "x.gguf", model, load_tokenizer(REPO_ROOT / DEFAULT_MODEL_DIR), tmp_path, "x", "f16")
-    assert not (tmp_path / "x.gguf").exists()
+    write_json(tmp_path / "gemma" / "config.json", {"model_type": "gemma3_text"})
+    write_json(tmp_path / "run" / "adapter" / "adapter_config.json", {})
+    write_json(tmp_path / "run" / "manifest.json", {"config": {"base_model": str(tmp_path / "gemma")},
+                                                    "data": {"dir": str(tmp_path)}})
+    result = subprocess.run([sys.executable, "-m", "train.export", "--run", str(tmp_path / "run")], cwd=REPO_ROOT,
+                            capture_output=True, text=True)
+    assert result.returncode != 0
+    assert "Gemma 3 is not exported" in result.stderr and "vLLM" in result.stderr
+    assert not (tmp_path / "run" / "export").exists() and not (tmp_path / "run" / "export.partial").exists()
 
 
 def test_missing_run_is_named(tmp_path):

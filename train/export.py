@@ -24,12 +24,13 @@ from core import offline
 offline.enable()
 
 import numpy as np  # noqa: E402
+from transformers.models.qwen2.tokenization_qwen2 import PRETOKENIZE_REGEX as QWEN2_SPLIT  # noqa: E402
 
 from core.config import ConfigError, load  # noqa: E402
 from core.generate import end_token_ids  # noqa: E402
-from core.jsonio import sha256_file, sha256_tree, write_atomic, write_json  # noqa: E402
+from core.jsonio import read_json, sha256_file, sha256_tree, write_atomic, write_json  # noqa: E402
 from core.manifest import environment  # noqa: E402
-from core.model import ModelNotFound, model_files_sha256  # noqa: E402
+from core.model import ModelNotFound, model_files_sha256, resolve_model_dir  # noqa: E402
 from core.runs import RunNotFound, read_run, training_system_prompt  # noqa: E402
 from eval.config import EvalConfig  # noqa: E402
 from train.merge import merged_model  # noqa: E402
@@ -39,19 +40,27 @@ QUANTS = ("f16", "q8_0")
 # transformers model_type -> (gguf architecture name, q/k rows permuted for llama.cpp's rotary layout). Qwen2
 # uses the NeoX (rotate-half) rotary layout, which llama.cpp keeps; llama.cpp's Llama interleaves the pairs.
 ARCHITECTURES = {"qwen2": ("QWEN2", False), "llama": ("LLAMA", True)}
-REFUSED = {"gemma3_text": "Gemma 3 is not exported: its GGUF needs the SentencePiece vocabulary with scores, "
-                          "which the converted tokenizer no longer has, and more hyperparameters than this "
-                          "exporter writes. Serve its adapter with vLLM instead (docs/export.md)"}
-# llama.cpp's name for a pre-tokenizer, by the Split regex of tokenizer.json (transformers' Qwen2 pattern);
-# a bare byte-level pre-tokenizer is GPT-2's.
-PRE_TOKENIZER_NAMES = {
-    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+":
-        "qwen2",
-}
+GEMMA3 = ("Gemma 3 is not exported: its GGUF needs the SentencePiece vocabulary with scores, which the converted "
+          "tokenizer no longer has, and more hyperparameters than this exporter writes. Serve its adapter with vLLM "
+          "instead (docs/export.md)")
+REFUSED = {"gemma3": GEMMA3, "gemma3_text": GEMMA3}
+# llama.cpp's name for a pre-tokenizer, by the Split regex of tokenizer.json; a bare byte-level pre-tokenizer
+# is GPT-2's.
+PRE_TOKENIZER_NAMES = {QWEN2_SPLIT: "qwen2"}
 
 
 class ExportError(ValueError):
     pass
+
+
+def architecture(model_type: str, where: str) -> tuple[str, bool]:
+    """(gguf architecture name, q/k permuted) for a transformers model type; ExportError saying why not."""
+    if model_type in REFUSED:
+        raise ExportError(REFUSED[model_type])
+    if model_type not in ARCHITECTURES:
+        raise ExportError(f"model type {model_type!r} of {where} is not exported; supported: "
+                          f"{', '.join(sorted(ARCHITECTURES))}")
+    return ARCHITECTURES[model_type]
 
 
 def pre_tokenizer_name(tokenizer_json: dict, where: str) -> str:
@@ -118,12 +127,7 @@ def write_gguf(path: Path, model, tokenizer, model_dir: Path, name: str, quant: 
     import gguf
 
     cfg = model.config
-    if cfg.model_type in REFUSED:
-        raise ExportError(REFUSED[cfg.model_type])
-    if cfg.model_type not in ARCHITECTURES:
-        raise ExportError(f"model type {cfg.model_type!r} of {model_dir} is not exported; supported: "
-                          f"{', '.join(sorted(ARCHITECTURES))}")
-    arch_name, permute = ARCHITECTURES[cfg.model_type]
+    arch_name, permute = architecture(cfg.model_type, str(model_dir))
     arch = getattr(gguf.MODEL_ARCH, arch_name)
     rope = cfg.rope_parameters
     if rope.get("rope_type", "default") != "default":
@@ -189,24 +193,27 @@ def export(run: Path, out: Path, quant: str, eval_config: Path) -> dict:
     started = time.monotonic()
     manifest = read_run(run)
     sampling = load(EvalConfig, eval_config).generation
+    base_dir = resolve_model_dir(manifest["config"]["base_model"])
+    architecture(read_json(base_dir / "config.json")["model_type"], str(base_dir))   # refuse before loading
     system = training_system_prompt(manifest)
     model, tokenizer, model_dir = merged_model(run, manifest)
     name = f"{manifest['config']['run_name']}-{quant}"
-    try:
-        template = go_template(chatml_default_system(tokenizer, str(model_dir)))
-    except ModelfileError as exc:
-        raise ExportError(str(exc)) from None
+    template = go_template(chatml_default_system(tokenizer, str(model_dir)))
     stops = [tokenizer.convert_ids_to_tokens(i) for i in sorted(end_token_ids(model, tokenizer))]
 
     tmp = out.with_name(out.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     gguf_path = tmp / f"{name}.gguf"
-    write_gguf(gguf_path, model, tokenizer, model_dir, name, quant)
-    with open(gguf_path, "rb") as fh:
-        os.fsync(fh.fileno())
-    write_atomic(tmp / "Modelfile", modelfile(gguf_path.name, template, system[0]["content"] if system else None,
-                                              sampling, stops))
+    try:
+        write_gguf(gguf_path, model, tokenizer, model_dir, name, quant)
+        with open(gguf_path, "rb") as fh:
+            os.fsync(fh.fileno())
+        write_atomic(tmp / "Modelfile", modelfile(gguf_path.name, template, system[0]["content"] if system else None,
+                                                  sampling, stops))
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     result = {
         "stage": "export",
         "run": str(run),
@@ -241,7 +248,7 @@ def main(argv=None) -> None:
     out = Path(args.out) if args.out else run / "export"
     try:
         result = export(run, out, args.quant, Path(args.eval_config))
-    except (RunNotFound, ModelNotFound, ConfigError, ExportError) as exc:
+    except (RunNotFound, ModelNotFound, ConfigError, ExportError, ModelfileError) as exc:
         sys.exit(f"error: {exc}")
     if result["config"]["system_prompt"] is None:
         print(f"warning: the run's data folder is gone, so the Modelfile has no SYSTEM line; the adapter was "
