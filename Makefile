@@ -47,7 +47,14 @@ setup-browser:
 setup-go:
 	test -x /usr/bin/go || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq golang-go >/dev/null)
 
-.PHONY: setup-browser setup-go setup data reference-data train eval sample merge export chat ab-score demo reproduce reproduce-lock test bench lock clean
+# llama.cpp itself (node-llama-cpp's prebuilt CPU build, pinned in tests/llamacpp/package*.json; install scripts off,
+# so nothing is compiled or fetched besides the npm packages) reads the exported GGUF in a test. Needs Node.js >= 20;
+# without npm the test is skipped and says so.
+setup-llamacpp:
+	test -d tests/llamacpp/node_modules/node-llama-cpp || ! command -v npm >/dev/null \
+	  || npm install --prefix tests/llamacpp --ignore-scripts --omit=optional --no-audit --no-fund --loglevel=error
+
+.PHONY: setup-browser setup-go setup-llamacpp setup data reference-data train eval sample merge export chat ab-score demo reproduce reproduce-lock test bench lock clean
 
 setup: $(SETUP_STAMP) $(MODEL_DIR)/config.json
 
@@ -113,7 +120,7 @@ reproduce-lock: setup
 	  --reference "$(REFERENCE)" $(if $(DATA_SET),--data-set $(DATA_SET)) \
 	  $(if $(TRAIN_SET),--train-set $(TRAIN_SET)) $(if $(EVAL_SET),--eval-set $(EVAL_SET))
 
-test: setup setup-browser setup-go
+test: setup setup-browser setup-go setup-llamacpp
 	$(PYTHON) -m pytest -q
 
 bench: setup

@@ -2,7 +2,8 @@
 loader: config from the metadata, tokenizer from the vocabulary, tensors mapped back by name) and must give the
 next-token logits of the run's model (base + adapter) on fixed Chinese prompts, and the tokenizer must encode
 and decode Chinese exactly as the run's. A GGUF exported without the adapter must fail the same comparison, so
-it is not vacuous. Bundled Qwen2.5-Coder-0.5B (qwen2) with a random LoRA; SmolLM2 (llama, permuted q/k) when
+it is not vacuous. llama.cpp itself (node-llama-cpp's prebuilt CPU build) must read the GGUF the same way. Bundled
+Qwen2.5-Coder-0.5B (qwen2) with a random LoRA; SmolLM2 (llama, permuted q/k) when
 `make setup BASE=smollm2-135m-instruct` has converted it."""
 import json
 import os
@@ -153,19 +154,50 @@ def test_modelfile_and_manifest(qwen):
     assert sorted(p.name for p in folder.parent.iterdir() if p.name.endswith(".partial")) == []
 
 
-@pytest.mark.slow
-def test_smollm2_llama_export_matches(tmp_path):
-    """The llama architecture: q/k rows permuted for llama.cpp's rotary layout, tied embeddings, GPT-2 split."""
+@pytest.fixture(scope="module")
+def smollm2(tmp_path_factory):
+    """The same for SmolLM2 (llama: q/k rows permuted for llama.cpp's rotary layout, tied embeddings, GPT-2 split)."""
     if not (REPO_ROOT / SMOLLM2_DIR / "config.json").is_file():
         pytest.skip(f"{SMOLLM2_DIR} is not converted: run `make setup BASE=smollm2-135m-instruct`")
-    run = lora_run(tmp_path / "run", SMOLLM2_DIR)
+    tmp = tmp_path_factory.mktemp("smollm2")
+    run = lora_run(tmp / "run", SMOLLM2_DIR)
     logits, tokenizer = run_logits(run)
-    path = export(run, run / "export", "f16", tmp_path)
-    got = gguf_logits(path, tokenizer)
-    assert np.abs(got - logits).max() <= F16_TOLERANCE
-    assert (got.argmax(axis=1) == logits.argmax(axis=1)).all()
-    assert_round_trip(path, tokenizer, TEXTS + ["In 1934 he wrote 2,048 words, then stopped."])
-    assert "You are a helpful AI assistant named SmolLM" in (path.parent / "Modelfile").read_text(encoding="utf-8")
+    return {"run": run, "logits": logits, "tokenizer": tokenizer, "f16": export(run, run / "export", "f16", tmp)}
+
+
+@pytest.mark.slow
+def test_smollm2_llama_export_matches(smollm2):
+    got = gguf_logits(smollm2["f16"], smollm2["tokenizer"])
+    assert np.abs(got - smollm2["logits"]).max() <= F16_TOLERANCE
+    assert (got.argmax(axis=1) == smollm2["logits"].argmax(axis=1)).all()
+    assert_round_trip(smollm2["f16"], smollm2["tokenizer"], TEXTS + ["In 1934 he wrote 2,048 words, then stopped."])
+    assert "You are a helpful AI assistant named SmolLM" in (smollm2["f16"].parent / "Modelfile").read_text(encoding="utf-8")
+
+
+LLAMACPP = REPO_ROOT / "tests" / "llamacpp"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("node") is None or not (LLAMACPP / "node_modules" / "node-llama-cpp").is_dir(),
+                    reason="needs Node.js >= 20 and node-llama-cpp; install with `make setup-llamacpp`")
+@pytest.mark.parametrize("which", ["qwen", "smollm2"])
+def test_llamacpp_reads_the_gguf(which, request):
+    """llama.cpp itself, the engine Ollama and LM Studio run, tokenizes as the run's tokenizer does (the
+    pre-tokenizer name, token types and special tokens in the metadata are what it goes by) and gives the run's
+    next-token logits."""
+    case = request.getfixturevalue(which)
+    tokenizer = case["tokenizer"]
+    texts = TEXTS + ["In 1934 he wrote 2,048 words, then stopped."]
+    query = {"model": str(case["f16"]), "texts": texts,
+             "prompts": [ids[0].tolist() for ids in prompt_ids(tokenizer)]}
+    result = subprocess.run(["node", str(LLAMACPP / "read_gguf.mjs")], input=json.dumps(query), capture_output=True,
+                            text=True, check=True)
+    read = json.loads(result.stdout)
+    assert read["tokens"] == [tokenizer(t, add_special_tokens=False).input_ids for t in texts]
+    assert read["detokenized"] == texts
+    got = np.array(read["logits"], dtype=np.float32)
+    assert np.abs(got - case["logits"]).max() <= F16_TOLERANCE
+    assert (got.argmax(axis=1) == case["logits"].argmax(axis=1)).all()
 
 
 def test_llama_permutation_is_what_transformers_undoes():
