@@ -23,6 +23,7 @@ from core import offline
 
 offline.enable()
 
+import gguf  # noqa: E402
 import numpy as np  # noqa: E402
 from transformers.models.qwen2.tokenization_qwen2 import PRETOKENIZE_REGEX as QWEN2_SPLIT  # noqa: E402
 
@@ -82,8 +83,6 @@ def vocabulary(tokenizer, vocab_size: int) -> tuple[list[str], list[int]]:
     """Tokens by id and their llama.cpp token types, as convert_hf_to_gguf.py lists them: special added tokens
     are CONTROL, other added tokens USER_DEFINED, ids without a token (and llama.cpp's own [PAD<id>]
     placeholders, which a tokenizer converted from a GGUF keeps) UNUSED, the rest NORMAL."""
-    import gguf
-
     by_id = {index: token for token, index in tokenizer.get_vocab().items()}
     if max(by_id) >= vocab_size:
         raise ExportError(f"the tokenizer has token id {max(by_id)}, beyond the model's {vocab_size} embeddings")
@@ -112,8 +111,6 @@ def permute_for_llama(weights: np.ndarray, heads: int) -> np.ndarray:
 def encode(data: np.ndarray, quant: str):
     """(array, GGML type) of one tensor: vectors float32, matrices float16 or Q8_0 blocks (when rows split
     into whole blocks; otherwise float16, as llama.cpp does)."""
-    import gguf
-
     if data.ndim == 1:
         return data.astype(np.float32), gguf.GGMLQuantizationType.F32
     q8 = gguf.GGMLQuantizationType.Q8_0
@@ -124,8 +121,6 @@ def encode(data: np.ndarray, quant: str):
 
 def write_gguf(path: Path, model, tokenizer, model_dir: Path, name: str, quant: str) -> None:
     """The model, its hyperparameters and its tokenizer as one GGUF file at `path`."""
-    import gguf
-
     cfg = model.config
     arch_name, permute = architecture(cfg.model_type, str(model_dir))
     arch = getattr(gguf.MODEL_ARCH, arch_name)
