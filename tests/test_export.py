@@ -17,11 +17,10 @@ import pytest
 
 from conftest import run_guarded
 from core import offline
-from core.config import load
 from core.jsonio import read_json, sha256_file, sha256_tree
 from core.manifest import REPO_ROOT
 from core.model import DEFAULT_MODEL_DIR
-from eval.config import EvalConfig
+from core.sampling import load_sampling
 from run_fixtures import SYSTEM, lora_run
 
 offline.enable()
@@ -138,7 +137,7 @@ def test_control_gguf_without_the_adapter_fails_the_comparison(qwen):
 def test_modelfile_and_manifest(qwen):
     folder = qwen["f16"].parent
     text = (folder / "Modelfile").read_text(encoding="utf-8")
-    sampling = load(EvalConfig, REPO_ROOT / "eval" / "eval.yaml").generation
+    sampling = load_sampling(REPO_ROOT / "eval" / "eval.yaml").generation
     lines = text.splitlines()
     assert "FROM ./style-f16.gguf" in lines
     assert f'SYSTEM """{SYSTEM}"""' in lines

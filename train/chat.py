@@ -16,10 +16,10 @@ from core import offline
 
 offline.enable()
 
-from core.config import ConfigError, load  # noqa: E402
+from core.config import ConfigError  # noqa: E402
 from core.model import ModelNotFound  # noqa: E402
 from core.runs import RunNotFound, load_run_model, read_run, training_system_prompt  # noqa: E402
-from eval.config import EvalConfig  # noqa: E402
+from core.sampling import load_sampling  # noqa: E402
 
 PROMPT = "you> "
 HELP = "/base: adapter off/on   /reset: forget the conversation   Ctrl-D: quit"
@@ -83,7 +83,7 @@ def main(argv=None) -> None:
     run = Path(args.run)
     try:
         manifest = read_run(run)
-        eval_config = load(EvalConfig, args.eval_config)
+        eval_config = load_sampling(args.eval_config)
         model, tokenizer, model_dir = load_run_model(run, manifest)
     except (RunNotFound, ModelNotFound, ConfigError) as exc:
         sys.exit(f"error: {exc}")

@@ -27,13 +27,13 @@ import gguf  # noqa: E402
 import numpy as np  # noqa: E402
 from transformers.models.qwen2.tokenization_qwen2 import PRETOKENIZE_REGEX as QWEN2_SPLIT  # noqa: E402
 
-from core.config import ConfigError, load  # noqa: E402
+from core.config import ConfigError  # noqa: E402
 from core.generate import end_token_ids  # noqa: E402
 from core.jsonio import read_json, sha256_file, sha256_tree, write_atomic, write_json  # noqa: E402
 from core.manifest import environment  # noqa: E402
 from core.model import ModelNotFound, model_files_sha256, resolve_model_dir  # noqa: E402
 from core.runs import RunNotFound, read_run, training_system_prompt  # noqa: E402
-from eval.config import EvalConfig  # noqa: E402
+from core.sampling import load_sampling  # noqa: E402
 from train.merge import merged_model  # noqa: E402
 from train.modelfile import ModelfileError, chatml_default_system, go_template, modelfile  # noqa: E402
 
@@ -187,7 +187,7 @@ def export(run: Path, out: Path, quant: str, eval_config: Path) -> dict:
     """Write out/<run_name>-<quant>.gguf, out/Modelfile and out/manifest.json; returns the manifest."""
     started = time.monotonic()
     manifest = read_run(run)
-    sampling = load(EvalConfig, eval_config).generation
+    sampling = load_sampling(eval_config).generation
     base_dir = resolve_model_dir(manifest["config"]["base_model"])
     architecture(read_json(base_dir / "config.json")["model_type"], str(base_dir))   # refuse before loading
     system = training_system_prompt(manifest)

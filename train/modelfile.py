@@ -74,7 +74,7 @@ def _quoted(value: str, what: str) -> str:
 
 
 def modelfile(gguf_name: str, template: str, system: str | None, sampling, stops: list[str]) -> str:
-    """The Modelfile text. `sampling`: eval.config.GenerationConfig; `stops`: the end-of-turn token strings."""
+    """The Modelfile text. `sampling`: core.sampling.GenerationConfig; `stops`: the end-of-turn token strings."""
     lines = ["# Ollama Modelfile written by `make export` (docs/export.md): ollama create mystyle -f Modelfile",
              f"FROM ./{gguf_name}", f"TEMPLATE {_quoted(template, 'chat template')}"]
     if system is not None:
