@@ -26,6 +26,8 @@ REFERENCE_DATA ?= $(DATA)-reference
 SET ?=
 NPROC ?= 1
 PROMPT ?= 请写一段关于读书的随笔。
+# make export: f16 (lossless but for float16 rounding) or q8_0 (half the size); docs/export.md
+QUANT ?= f16
 SHEETS ?=
 LOCK ?= reproduce.lock.json
 REPRO_DIR ?= outputs/reproduce
@@ -40,7 +42,19 @@ setup-browser:
 	test -x /usr/bin/chromium && test -x /usr/bin/chromedriver \
 	  || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium chromium-driver fonts-noto-cjk >/dev/null)
 
-.PHONY: setup-browser setup data reference-data train eval sample merge ab-score demo reproduce reproduce-lock test bench lock clean
+# Go's text/template runs the Ollama TEMPLATE that `make export` writes; a test renders it with Go (Debian's golang-go)
+# and compares the prompt with the model's own chat template.
+setup-go:
+	test -x /usr/bin/go || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq golang-go >/dev/null)
+
+# llama.cpp itself (node-llama-cpp's prebuilt CPU build, pinned in tests/llamacpp/package*.json; install scripts off,
+# so nothing is compiled or fetched besides the npm packages) reads the exported GGUF in a test. Needs Node.js >= 20;
+# without npm the test is skipped and says so.
+setup-llamacpp:
+	test -d tests/llamacpp/node_modules/node-llama-cpp || ! command -v npm >/dev/null \
+	  || npm install --prefix tests/llamacpp --ignore-scripts --omit=optional --no-audit --no-fund --loglevel=error
+
+.PHONY: setup-browser setup-go setup-llamacpp setup data reference-data train eval sample merge export chat ab-score demo reproduce reproduce-lock test bench lock clean
 
 setup: $(SETUP_STAMP) $(MODEL_DIR)/config.json
 
@@ -78,6 +92,13 @@ sample: setup
 merge: setup
 	$(PYTHON) -m train.merge --run "$(RUN)"
 
+# $(RUN)/export/: <run_name>-$(QUANT).gguf (llama.cpp, Ollama, LM Studio), Modelfile, manifest.json
+export: setup
+	$(PYTHON) -m train.export --run "$(RUN)" --quant "$(QUANT)" --eval-config "$(EVAL_CONFIG)"
+
+chat: setup
+	$(PYTHON) -m train.chat --run "$(RUN)" --eval-config "$(EVAL_CONFIG)"
+
 ab-score: setup
 	$(PYTHON) -m eval.ab_score --run "$(RUN)" --sheets $(SHEETS)
 
@@ -99,7 +120,7 @@ reproduce-lock: setup
 	  --reference "$(REFERENCE)" $(if $(DATA_SET),--data-set $(DATA_SET)) \
 	  $(if $(TRAIN_SET),--train-set $(TRAIN_SET)) $(if $(EVAL_SET),--eval-set $(EVAL_SET))
 
-test: setup setup-browser
+test: setup setup-browser setup-go setup-llamacpp
 	$(PYTHON) -m pytest -q
 
 bench: setup

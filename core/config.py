@@ -125,25 +125,37 @@ def _merge(base: dict, extra: dict) -> dict:
     return merged
 
 
+def _read_yaml(path: Path) -> dict:
+    if not path.is_file():
+        raise ConfigError(f"config file {path} not found")
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if loaded is not None and not isinstance(loaded, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings at top level")
+    return loaded or {}
+
+
 def load(cls: type, path: str | Path | None, overrides: list[str] | str | None = None) -> Any:
     """Load `path` (YAML mapping; None = all defaults) into dataclass `cls`, applying overrides."""
-    raw: dict = {}
+    raw = _read_yaml(Path(path)) if path else {}
     label = str(path) if path else "defaults"
-    if path:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"config file {path} not found")
-        try:
-            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-        if loaded is not None and not isinstance(loaded, dict):
-            raise ConfigError(f"{path}: expected a mapping of settings at top level")
-        raw = loaded or {}
     try:
         return _build(cls, _merge(raw, parse_overrides(overrides)), "")
     except ConfigError as exc:
         raise ConfigError(f"{label}: {exc}") from None
+
+
+def load_sections(cls: type, path: str | Path) -> Any:
+    """Only the top-level sections of `path` that `cls` declares, validated; the file's other sections belong
+    to another stage's schema (e.g. train's chat reads eval.yaml's sampling settings)."""
+    wanted = {f.name for f in dataclasses.fields(cls)}
+    raw = _read_yaml(Path(path))
+    try:
+        return _build(cls, {k: v for k, v in raw.items() if k in wanted}, "")
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
 
 
 def to_dict(cfg: Any) -> dict:

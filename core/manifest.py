@@ -14,9 +14,9 @@ TRACKED_PACKAGES = [
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
-def package_versions() -> dict[str, str]:
+def package_versions(extra: tuple[str, ...] = ()) -> dict[str, str]:
     versions = {}
-    for name in TRACKED_PACKAGES:
+    for name in [*TRACKED_PACKAGES, *extra]:
         try:
             versions[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
@@ -48,9 +48,10 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def environment() -> dict:
+def environment(extra_packages: tuple[str, ...] = ()) -> dict:
+    """Python, platform, CPU, git state and the versions of TRACKED_PACKAGES plus a stage's own `extra_packages`."""
     return {"python": platform.python_version(), "platform": platform.platform(terse=True), "cpu": cpu_model(),
-            "packages": package_versions(), "git": git_state()}
+            "packages": package_versions(extra_packages), "git": git_state()}
 
 
 def file_hashes(folder: Path, names: list[str]) -> dict[str, str]:

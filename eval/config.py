@@ -2,6 +2,7 @@
 from dataclasses import dataclass
 
 from core.config import ConfigError, setting
+from core.sampling import GenerationConfig
 from eval.degeneracy import DEFAULT_LIMITS
 
 
@@ -19,19 +20,6 @@ class PerplexityConfig:
     def __post_init__(self) -> None:
         if self.stride > self.window:
             raise ConfigError(f"perplexity.stride ({self.stride}) must not exceed perplexity.window ({self.window})")
-
-
-@dataclass
-class GenerationConfig:
-    num_prompts: int = setting(12, "held-out prompts per system (split evenly over the templates)", min=2)
-    templates: list[str] = setting(["continue", "expand"], "prompt templates taken from the held-out rows",
-                                   choices=["continue", "expand"])
-    max_new_tokens: int = setting(120, "tokens generated per prompt", min=1)
-    batch_size: int = setting(12, "prompts per generate() call (left padded)", min=1)
-    do_sample: bool = setting(True, "sample (True) or greedy decode (False)")
-    temperature: float = setting(0.7, "sampling temperature", min=0.01)
-    top_p: float = setting(0.9, "nucleus sampling mass", min=0.01, max=1.0)
-    repetition_penalty: float = setting(1.1, "HF repetition penalty", min=1.0)
 
 
 @dataclass

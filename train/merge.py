@@ -3,7 +3,8 @@
     python -m train.merge --run outputs/demo   ->   outputs/demo/merged/
 
 The base is loaded unquantised for this: LoRA deltas cannot be folded into 4-bit weights without a lossy
-re-quantisation, and a merged model is meant to be served as is.
+re-quantisation, and a merged model is meant to be served as is. `make export` folds the same way
+(`merged_model`) before writing a GGUF.
 """
 import argparse
 import shutil
@@ -14,20 +15,22 @@ from core import offline
 
 offline.enable()
 
-from core.jsonio import read_json  # noqa: E402
-from core.model import ModelNotFound, load_causal_lm, load_tokenizer, resolve_model_dir  # noqa: E402
+from core.model import ModelNotFound  # noqa: E402
+from core.runs import RunNotFound, load_run_model, read_run  # noqa: E402
+
+
+def merged_model(run: Path, manifest: dict):
+    """(the run's adapter folded into its float32 base, tokenizer, base model folder), in memory."""
+    model, tokenizer, model_dir = load_run_model(run, manifest, as_trained=False)
+    return model.merge_and_unload(), tokenizer, model_dir
 
 
 def merge(run: Path, out: Path) -> Path:
-    cfg = read_json(run / "manifest.json")["config"]
-    model_dir = resolve_model_dir(cfg["base_model"])
-    model = load_causal_lm(model_dir, load_in_4bit=False, compute_dtype="float32", adapter=run / "adapter",
-                           device="cpu")
-    merged = model.merge_and_unload()
+    merged, tokenizer, _ = merged_model(run, read_run(run))
     tmp = out.with_name(out.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     merged.save_pretrained(str(tmp), safe_serialization=True)
-    load_tokenizer(model_dir).save_pretrained(str(tmp))
+    tokenizer.save_pretrained(str(tmp))
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)
     return out
@@ -39,11 +42,9 @@ def main(argv=None) -> None:
     parser.add_argument("--out", default=None, help="default: RUN/merged")
     args = parser.parse_args(argv)
     run = Path(args.run)
-    if not (run / "adapter" / "adapter_config.json").is_file() or not (run / "manifest.json").is_file():
-        sys.exit(f"error: {run} has no finished adapter; train one with `make train RUN={run}`")
     try:
         out = merge(run, Path(args.out) if args.out else run / "merged")
-    except ModelNotFound as exc:
+    except (RunNotFound, ModelNotFound) as exc:
         sys.exit(f"error: {exc}")
     print(f"merged model written to {out} (load it with AutoModelForCausalLM.from_pretrained)")
 

@@ -5,7 +5,6 @@
 Same seed and sampling settings for both, so the difference is the adapter's.
 """
 import argparse
-import json
 import sys
 import textwrap
 from pathlib import Path
@@ -15,8 +14,8 @@ from core import offline
 offline.enable()
 
 from core.generate import generate_chat  # noqa: E402
-from core.jsonio import read_json  # noqa: E402
-from core.model import ModelNotFound, load_causal_lm, load_tokenizer, resolve_model_dir  # noqa: E402
+from core.model import ModelNotFound  # noqa: E402
+from core.runs import RunNotFound, load_run_model, read_run, training_system_prompt  # noqa: E402
 
 COLUMN = 38  # characters per column; CJK glyphs are two cells wide, so two columns fit 160 cells
 
@@ -31,17 +30,6 @@ def side_by_side(left: str, right: str, width: int = COLUMN) -> str:
     return "\n".join(f"{x}{' ' * (2 * width - cells(x))} | {y}" for x, y in zip(a, b))
 
 
-def training_system_prompt(data_dir: Path) -> list[dict]:
-    """The system message the adapter was trained with (first train row), so the prompt looks like training;
-    none when the data folder is gone."""
-    path = data_dir / "sft_train.jsonl"
-    if not path.is_file():
-        return []
-    with open(path, encoding="utf-8") as fh:
-        first = json.loads(fh.readline() or '{"prompt": []}')
-    return [m for m in first["prompt"] if m["role"] == "system"][:1]
-
-
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", required=True)
@@ -51,21 +39,14 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
 
     run = Path(args.run)
-    if not (run / "adapter" / "adapter_config.json").is_file() or not (run / "manifest.json").is_file():
-        sys.exit(f"error: {run} has no finished adapter (adapter/ and manifest.json); train one with "
-                 f"`make train RUN={run}`")
-    manifest = read_json(run / "manifest.json")
-    cfg = manifest["config"]
     try:
-        model_dir = resolve_model_dir(cfg["base_model"])
-    except ModelNotFound as exc:
+        manifest = read_run(run)
+        model, tokenizer, _ = load_run_model(run, manifest)
+    except (RunNotFound, ModelNotFound) as exc:
         sys.exit(f"error: {exc}")
+    cfg = manifest["config"]
     seed = cfg["seed"] if args.seed is None else args.seed
-    tokenizer = load_tokenizer(model_dir)
-    model = load_causal_lm(model_dir, load_in_4bit=cfg["load_in_4bit"], quant_type=cfg["bnb_4bit_quant_type"],
-                           compute_dtype=cfg["bnb_4bit_compute_dtype"], double_quant=cfg["bnb_4bit_use_double_quant"],
-                           adapter=run / "adapter")
-    conversation = [training_system_prompt(Path(manifest["data"]["dir"])) + [{"role": "user", "content": args.prompt}]]
+    conversation = [training_system_prompt(manifest) + [{"role": "user", "content": args.prompt}]]
     generate = lambda: generate_chat(model, tokenizer, conversation, args.max_new_tokens, seed=seed,  # noqa: E731
                                      batch_size=1)[0]
     tuned = generate()

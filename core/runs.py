@@ -1,0 +1,48 @@
+"""A finished training run (the RUN folder `make train` leaves): checked, its model loaded, the system prompt it
+was trained with. `make sample`, `make merge`, `make export` and `make chat` all start from a run, so they refuse
+a missing one with the same message and load its model the same way."""
+import json
+from pathlib import Path
+
+from core.jsonio import read_json
+from core.model import load_causal_lm, load_tokenizer, resolve_model_dir
+
+
+class RunNotFound(FileNotFoundError):
+    pass
+
+
+def read_run(run: Path) -> dict:
+    """The run's manifest; RunNotFound (saying what to do) when the run has no finished adapter."""
+    if not (run / "adapter" / "adapter_config.json").is_file() or not (run / "manifest.json").is_file():
+        raise RunNotFound(f"{run} has no finished adapter (adapter/ and manifest.json); train one with "
+                          f"`make train RUN={run}`")
+    return read_json(run / "manifest.json")
+
+
+def load_run_model(run: Path, manifest: dict, as_trained: bool = True):
+    """(model with the run's adapter on top, tokenizer, base model folder). `as_trained`: the base loaded as in
+    training (4-bit when the run trained QLoRA), to generate as the adapter was trained; otherwise unquantised
+    float32 on CPU, the only base LoRA deltas fold into without a lossy re-quantisation (`make merge`).
+    Raises core.model.ModelNotFound when the base model folder is gone."""
+    cfg = manifest["config"]
+    model_dir = resolve_model_dir(cfg["base_model"])
+    if as_trained:
+        model = load_causal_lm(model_dir, load_in_4bit=cfg["load_in_4bit"], quant_type=cfg["bnb_4bit_quant_type"],
+                               compute_dtype=cfg["bnb_4bit_compute_dtype"],
+                               double_quant=cfg["bnb_4bit_use_double_quant"], adapter=run / "adapter")
+    else:
+        model = load_causal_lm(model_dir, load_in_4bit=False, compute_dtype="float32", adapter=run / "adapter",
+                               device="cpu")
+    return model, load_tokenizer(model_dir), model_dir
+
+
+def training_system_prompt(manifest: dict) -> list[dict]:
+    """The system message the adapter was trained with (first train row of the run's data), so a prompt looks
+    like training; none when the data folder is gone."""
+    path = Path(manifest["data"]["dir"]) / "sft_train.jsonl"
+    if not path.is_file():
+        return []
+    with open(path, encoding="utf-8") as fh:
+        first = json.loads(fh.readline() or '{"prompt": []}')
+    return [m for m in first["prompt"] if m["role"] == "system"][:1]
