@@ -18,7 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.jsonio import dumps, write_atomic
+from core.model import model_files_sha256
+from core.seed import stable_unit
 from core.text import cjk_ratio, detect_language
+from prep.chunk import Chunk
+from prep.config import PrepConfig
+from prep.templates import keywords
 
 INSTRUCTIONS = {
     "zh": "请用你自己的话，以平实、中性的现代白话文复述下面这段文字：每一层意思都要保留，但换用不同的词语和句子，"
@@ -140,3 +145,33 @@ def _generate(model, tokenizer, texts: list[str], max_new_tokens: int, generatio
                                temperature=generation["temperature"], top_p=generation["top_p"],
                                repetition_penalty=generation["repetition_penalty"], desc=desc)
     return [{"text": reply.text, "ended": reply.ended} for reply in replies]
+
+
+def rewrite_inputs(chunks: list[Chunk], cfg: PrepConfig, model_dir: Path, out: Path, counts: Counter) -> dict[str, str]:
+    """Accepted paraphrases by chunk id, for a seeded selection of at most paraphrase.max_chunks chunks; every
+    rejection is counted under its reason, with `requested` and `accepted`."""
+    if "rewrite" not in cfg.templates.enabled or cfg.paraphrase.max_chunks == 0:
+        return {}
+    settings = cfg.paraphrase
+    chosen = sorted(chunks, key=lambda c: (stable_unit(cfg.seed, "paraphrase", c.chunk_id), c.chunk_id))
+    chosen = chosen[:settings.max_chunks]
+    generation = {"seed": cfg.seed, "batch_size": settings.batch_size, "do_sample": settings.do_sample,
+                  "temperature": settings.temperature, "top_p": settings.top_p,
+                  "repetition_penalty": settings.repetition_penalty, "max_new_tokens_ratio": settings.max_new_tokens_ratio}
+    # Everything a paraphrase depends on: the weights and tokenizer, the instruction, every generation setting.
+    salt = dumps({"model": model_files_sha256(model_dir), "instructions": INSTRUCTIONS, "generation": generation})
+    cache = ParaphraseCache(out / "cache" / "paraphrases.json", salt)
+    budgets = [max_new_tokens_for(c.tokens, settings.max_new_tokens_ratio) for c in chosen]
+    replies = paraphrase_chunks([c.text for c in chosen], budgets, model_dir, cache, generation, counts)
+    limits = Limits(settings.min_length_ratio, settings.max_length_ratio, settings.min_keyword_recall,
+                    settings.max_jaccard)
+    accepted = {}
+    for chunk, reply in zip(chosen, replies):
+        reason = rejection_reason(chunk.text, reply["text"], reply["ended"], keywords(chunk.text, settings.keywords),
+                                  limits)
+        if reason:
+            counts[f"rejected_{reason}"] += 1
+        else:
+            accepted[chunk.chunk_id] = reply["text"]
+    counts["requested"], counts["accepted"] = len(chosen), len(accepted)
+    return accepted

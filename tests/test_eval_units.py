@@ -13,7 +13,7 @@ from core.manifest import REPO_ROOT
 from core.model import DEFAULT_MODEL_DIR
 from eval import stats, stylometry
 from eval.config import EvalConfig
-from eval.data import EvalInputError, base_model_of, check_tokenizer
+from eval.data import EvalInputError, check_tokenizer
 from eval.perplexity import encode, score, windows
 
 
@@ -102,13 +102,15 @@ def test_config_file_matches_defaults_and_rejects_bad_keys():
 
 
 def test_run_inputs_are_checked(tmp_path):
+    from core.run_model import RunNotFound, run_base_model
+
     adapter = tmp_path / "run" / "adapter"
-    with pytest.raises(EvalInputError, match="make train"):
-        base_model_of(tmp_path / "run")
+    with pytest.raises(RunNotFound, match="make train"):
+        run_base_model(tmp_path / "run")
     write_json(adapter / "adapter_config.json", {"base_model_name_or_path": DEFAULT_MODEL_DIR})
     write_json(tmp_path / "run" / "manifest.json", {"config": {
         "load_in_4bit": True, "bnb_4bit_quant_type": "fp4", "bnb_4bit_compute_dtype": "float32", "lora_r": 4}})
-    folder, quantisation = base_model_of(tmp_path / "run")
+    folder, quantisation = run_base_model(tmp_path / "run")
     assert folder == (REPO_ROOT / DEFAULT_MODEL_DIR).resolve()
     assert quantisation == {"load_in_4bit": True, "quant_type": "fp4", "compute_dtype": "float32"}
     write_json(tmp_path / "data" / "manifest.json", {"tokenizer": {"fingerprint": "0" * 64}})

@@ -14,20 +14,17 @@ from core import offline
 
 offline.enable()
 
-from core.jsonio import read_json  # noqa: E402
-from core.model import ModelNotFound, load_causal_lm, load_tokenizer, resolve_model_dir  # noqa: E402
+from core.model import ModelNotFound  # noqa: E402
+from core.run_model import load_run_model  # noqa: E402
 
 
 def merge(run: Path, out: Path) -> Path:
-    cfg = read_json(run / "manifest.json")["config"]
-    model_dir = resolve_model_dir(cfg["base_model"])
-    model = load_causal_lm(model_dir, load_in_4bit=False, compute_dtype="float32", adapter=run / "adapter",
-                           device="cpu")
+    model, tokenizer, _ = load_run_model(run, quantised=False)
     merged = model.merge_and_unload()
     tmp = out.with_name(out.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     merged.save_pretrained(str(tmp), safe_serialization=True)
-    load_tokenizer(model_dir).save_pretrained(str(tmp))
+    tokenizer.save_pretrained(str(tmp))
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)
     return out

@@ -16,7 +16,8 @@ offline.enable()
 
 from core.generate import generate_chat  # noqa: E402
 from core.jsonio import read_json  # noqa: E402
-from core.model import ModelNotFound, load_causal_lm, load_tokenizer, resolve_model_dir  # noqa: E402
+from core.model import ModelNotFound  # noqa: E402
+from core.run_model import load_run_model  # noqa: E402
 
 COLUMN = 38  # characters per column; CJK glyphs are two cells wide, so two columns fit 160 cells
 
@@ -56,15 +57,11 @@ def main(argv=None) -> None:
                  f"`make train RUN={run}`")
     manifest = read_json(run / "manifest.json")
     cfg = manifest["config"]
+    seed = cfg["seed"] if args.seed is None else args.seed
     try:
-        model_dir = resolve_model_dir(cfg["base_model"])
+        model, tokenizer, _ = load_run_model(run)
     except ModelNotFound as exc:
         sys.exit(f"error: {exc}")
-    seed = cfg["seed"] if args.seed is None else args.seed
-    tokenizer = load_tokenizer(model_dir)
-    model = load_causal_lm(model_dir, load_in_4bit=cfg["load_in_4bit"], quant_type=cfg["bnb_4bit_quant_type"],
-                           compute_dtype=cfg["bnb_4bit_compute_dtype"], double_quant=cfg["bnb_4bit_use_double_quant"],
-                           adapter=run / "adapter")
     conversation = [training_system_prompt(Path(manifest["data"]["dir"])) + [{"role": "user", "content": args.prompt}]]
     generate = lambda: generate_chat(model, tokenizer, conversation, args.max_new_tokens, seed=seed,  # noqa: E731
                                      batch_size=1)[0]
