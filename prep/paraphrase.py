@@ -39,9 +39,11 @@ MAX_NEW_TOKENS_MARGIN = 16
 
 
 def char_jaccard(a: str, b: str, n: int = JACCARD_SHINGLE) -> float:
+    """Jaccard similarity of the texts' character n-gram sets (a text shorter than n is its own one gram, so
+    neither set is ever empty)."""
     grams_a = {a[i:i + n] for i in range(max(1, len(a) - n + 1))}
     grams_b = {b[i:i + n] for i in range(max(1, len(b) - n + 1))}
-    return len(grams_a & grams_b) / len(grams_a | grams_b) if grams_a | grams_b else 1.0
+    return len(grams_a & grams_b) / len(grams_a | grams_b)
 
 
 def keyword_recall(keywords: list[str], paraphrase: str) -> float:
