@@ -1,5 +1,7 @@
 """De-styled paraphrases for the 'rewrite' template (the STRAP idea: paraphrase the style away, learn to
-put it back), made by the base model, batched, cached by content hash, and filtered.
+put it back), made by the base model, batched, cached by content hash, and filtered. `rewrite_inputs` is the
+pipeline's step: a seeded selection of at most paraphrase.max_chunks kept chunks, and their accepted
+paraphrases.
 
 A paraphrase must say what the chunk says in other words. It is rejected (and the reason counted) when it
   - is empty;
