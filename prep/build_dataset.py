@@ -46,6 +46,7 @@ def build(archive: Path, out: Path, cfg: PrepConfig, config_path: str | None = N
     model_dir = _tokenizer_folder(archive, cfg)
     report = Report()
     with Workers(cfg.workers, model_dir) as workers:
+        # ingest + clean: every Markdown file read and turned into paragraphs (or skipped, with its reason)
         files, report.problems = ingest.find_markdown(archive)
         report.files_found = len(files)
         loaded = workers.map("reading", partial(read_and_clean, root=archive), files)
@@ -53,25 +54,30 @@ def build(archive: Path, out: Path, cfg: PrepConfig, config_path: str | None = N
         cleaned = [item for item in loaded if not isinstance(item, ingest.Problem)]
         report.repairs = [(info.path, repair) for info, _ in cleaned for repair in info.repairs]
 
+        # filter: boilerplate, repeats and PII out; too-short, picture-only and duplicate articles skipped
         articles, skipped, report.boilerplate_most_common = filter_articles(cleaned, cfg.clean, cfg.pii, report.counts)
         report.problems += skipped
         report.articles = articles
         if not articles:
             raise NothingUsable(_nothing_usable(archive, len(files), report.problems))
 
+        # chunk: token-aware chunks of each article
         chunked = workers.map("chunking", partial(chunk.chunk_article, settings=cfg.chunk), articles)
         chunks = [c for article_chunks, _ in chunked for c in article_chunks]
         for _, counts in chunked:
             report.counts.update(counts)
         report.chunk_tokens_built = [c.tokens for c in chunks]
 
+        # dedup: near-duplicate chunks across articles
         signatures = workers.map("signatures", partial(dedup.signature, settings=cfg.dedup), [c.text for c in chunks])
         chunks, report.near_duplicate_pairs = dedup.drop_near_duplicates(chunks, signatures, cfg.dedup, report.counts)
 
+        # split by article, then drop validation chunks that leak into training
         report.val_article_ids = split.assign(chunks, [(a.info.article_id, a.info.date) for a in articles],
                                               cfg.split, cfg.seed)
         chunks, report.leak_dropped, report.leak_recheck = split.drop_leaking(chunks, cfg.split.overlap_chars)
 
+        # rows: continue / expand (and rewrite, from accepted paraphrases) rows of the kept chunks
         paraphrases = paraphrase.rewrite_inputs(chunks, cfg, model_dir, out, report.paraphrase)
         info = {a.info.article_id: a.info for a in articles}
         made = workers.map("rows", partial(rows.rows_for_chunk, settings=cfg.templates, seed=cfg.seed), chunks,
@@ -83,7 +89,7 @@ def build(archive: Path, out: Path, cfg: PrepConfig, config_path: str | None = N
     train = [r for r in all_rows if r.meta.split == "train"]
     val = [r for r in all_rows if r.meta.split == "val"]
 
-    # Cache hits depend on what an earlier run left in $(DATA)/cache, so they go to the manifest: the stats
+    # report and outputs. Cache hits depend on what an earlier run left in $(DATA)/cache, so they go to the manifest: the stats
     # file stays byte-identical between a first run and a rerun.
     cache_use = {key: report.paraphrase.pop(key, 0) for key in ("generated", "from_cache")}
     stats = dataset_stats(report, chunks, train, val, cfg)
