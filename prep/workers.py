@@ -1,10 +1,10 @@
 """The worker processes of `make data`: an ordinary ProcessPoolExecutor over the per-article work (reading
 and cleaning, chunking, MinHash signatures, rows). Each process loads the base model's tokenizer once, as its
-initializer (prep/tokens.py); the processes are started fresh ("spawn"), so nothing depends on what the main
-process held when they started. `map` keeps the input order, so the outputs do not depend on how many
-processes there are.
+initializer (prep/tokens.py), so nothing depends on what the main process held when the processes started
+or on how they are started (the platform's default: fork on Linux, spawn elsewhere; a script that calls
+build() must then guard its entry point with `if __name__ == "__main__"`). `map` keeps the input order, so
+the outputs do not depend on how many processes there are.
 """
-import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -20,8 +20,7 @@ TASKS_PER_PROCESS = 16   # items go out in batches: fewer round trips, still eve
 class Workers:
     def __init__(self, processes: int, model_dir: Path):
         self.processes = processes or os.cpu_count() or 1
-        self._pool = ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("spawn"),
-                                         initializer=tokens.load, initargs=(str(model_dir),))
+        self._pool = ProcessPoolExecutor(self.processes, initializer=tokens.load, initargs=(str(model_dir),))
 
     def __enter__(self) -> "Workers":
         return self
