@@ -89,8 +89,8 @@ def build(archive: Path, out: Path, cfg: PrepConfig, config_path: str | None = N
     train = [r for r in all_rows if r.meta.split == "train"]
     val = [r for r in all_rows if r.meta.split == "val"]
 
-    # report and outputs. Cache hits depend on what an earlier run left in $(DATA)/cache, so they go to the manifest: the stats
-    # file stays byte-identical between a first run and a rerun.
+    # report and outputs. Cache hits depend on what an earlier run left in $(DATA)/cache, so they go to the
+    # manifest: the stats file stays byte-identical between a first run and a rerun.
     cache_use = {key: report.paraphrase.pop(key, 0) for key in ("generated", "from_cache")}
     stats = dataset_stats(report, chunks, train, val, cfg)
     _write_outputs(out, chunks, info, train, val, stats)
