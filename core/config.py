@@ -1,21 +1,35 @@
-"""Validated YAML configs: every stage describes its settings as dataclasses; this module loads YAML plus
-command-line overrides into them and rejects unknown keys (naming the closest valid key), wrong types and
-out-of-range values before anything heavy is loaded.
-
-Field metadata understood here: `min`, `max` (inclusive bounds), `choices` (allowed values), `doc`.
+"""Validated YAML configs with pydantic v2: every stage describes its settings as `Settings` models (a field's
+type, default, bounds and one-line meaning, given by `setting`); `load` reads YAML plus command-line overrides
+into them and turns pydantic's errors into messages for the user: an unknown key names the closest valid
+key, a wrong type, an out-of-range value or a value not among the allowed ones names the key and the limit,
+all before anything heavy is loaded. Allowed values are `Literal` types; cross-key rules are the models'
+`model_validator`s, which raise ConfigError naming the keys. docs/configuration.md is generated from the
+models (core/config_docs.py).
 """
-import dataclasses
 import difflib
-import types
-import typing
 from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 
 class ConfigError(ValueError):
     """A config problem, worded for the user: which file, which key, what to do."""
+
+
+class Settings(BaseModel):
+    """Base of every settings model: unknown keys are errors, and types are strict (a bool is not an int, a
+    string is not a number; an int is accepted where a float is meant)."""
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+def setting(default: Any, doc: str = "", *, min: float | None = None, max: float | None = None) -> Any:
+    """A field with its one-line documentation and inclusive bounds; mutable defaults are made per instance."""
+    if isinstance(default, (list, dict, BaseModel)):
+        return Field(default_factory=lambda: default.model_copy(deep=True) if isinstance(default, BaseModel)
+                     else type(default)(default), description=doc, ge=min, le=max)
+    return Field(default, description=doc, ge=min, le=max)
 
 
 def _closest(key: str, valid: list[str], prefix: str) -> str:
@@ -23,77 +37,49 @@ def _closest(key: str, valid: list[str], prefix: str) -> str:
     return f"; did you mean '{prefix}{match[0]}'?" if match else ""
 
 
-def _type_name(tp: Any) -> str:
-    return getattr(tp, "__name__", str(tp).replace("typing.", ""))
+# pydantic error type -> the type named in the message
+_EXPECTED = {"int_type": "int", "int_parsing": "int", "bool_type": "bool", "bool_parsing": "bool", "float_type": "float",
+             "string_type": "str", "list_type": "a list"}
 
 
-def _check_value(value: Any, tp: Any, where: str) -> Any:
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        options = typing.get_args(tp)
-        if value is None and type(None) in options:
-            return None
-        errors = []
-        for option in options:
-            if option is type(None):
-                continue
-            try:
-                return _check_value(value, option, where)
-            except ConfigError as exc:
-                errors.append(str(exc))
-        raise ConfigError(errors[0] if errors else f"{where}: value {value!r} is not allowed")
-    if dataclasses.is_dataclass(tp):
-        if not isinstance(value, dict):
-            raise ConfigError(f"{where}: expected a mapping of settings, got {value!r}")
-        return _build(tp, value, where + ".")
-    if origin is list:
-        if not isinstance(value, list):
-            raise ConfigError(f"{where}: expected a list, got {value!r}")
-        (item_tp,) = typing.get_args(tp)
-        return [_check_value(v, item_tp, f"{where}[{i}]") for i, v in enumerate(value)]
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
-        key_tp, val_tp = typing.get_args(tp)
-        return {_check_value(k, key_tp, where): _check_value(v, val_tp, f"{where}.{k}") for k, v in value.items()}
-    if tp is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if tp is Any:
-        return value
-    if tp in (bool, int, float, str):
-        if isinstance(value, bool) != (tp is bool) or not isinstance(value, tp):
-            raise ConfigError(f"{where}: expected {_type_name(tp)}, got {value!r}")
-        return value
-    raise ConfigError(f"{where}: unsupported setting type {tp}")
+def _located(cls: type[BaseModel], location: tuple) -> tuple[list[str], type[BaseModel]]:
+    """The dotted key parts of a pydantic error location (union member tags such as 'int' left out) and the
+    settings model that holds the last key."""
+    parts, model = [], cls
+    for index, part in enumerate(location):
+        if isinstance(part, int):
+            parts.append(str(part))
+        elif model is not None and part in model.model_fields:
+            parts.append(part)
+            annotation = model.model_fields[part].annotation
+            if index < len(location) - 1:
+                model = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+        elif index == len(location) - 1 and model is not None:   # an unknown key
+            parts.append(str(part))
+    return parts, model
 
 
-def _check_range(value: Any, meta: typing.Mapping, where: str) -> None:
-    if value is None:
-        return
-    items = value if isinstance(value, list) else [value]
-    for item in items:
-        if "choices" in meta and item not in meta["choices"]:
-            raise ConfigError(f"{where}: {item!r} is not one of {list(meta['choices'])}")
-    if "min" in meta and value < meta["min"]:
-        raise ConfigError(f"{where}: {value!r} is below the minimum {meta['min']}")
-    if "max" in meta and value > meta["max"]:
-        raise ConfigError(f"{where}: {value!r} is above the maximum {meta['max']}")
-
-
-def _build(cls: type, raw: dict, prefix: str) -> Any:
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    hints = typing.get_type_hints(cls)
-    for key in raw:
-        if key not in fields:
-            raise ConfigError(f"unknown key '{prefix}{key}'{_closest(str(key), list(fields), prefix)}")
-    values = {}
-    for name, field in fields.items():
-        where = f"{prefix}{name}"
-        if name in raw:
-            value = _check_value(raw[name], hints[name], where)
-            _check_range(value, field.metadata, where)
-            values[name] = value
-    return cls(**values)  # __post_init__ raises ConfigError for cross-key rules, naming the keys
+def _message(cls: type[BaseModel], error: dict) -> str:
+    """One pydantic error, worded as the rest of the project words config errors."""
+    parts, model = _located(cls, tuple(error["loc"]))
+    key = ".".join(parts)
+    value, context, kind = error.get("input"), error.get("ctx") or {}, error["type"]
+    if kind == "extra_forbidden":
+        prefix = "".join(f"{part}." for part in parts[:-1])
+        return f"unknown key '{key}'{_closest(parts[-1], list(model.model_fields), prefix)}"
+    if kind in ("greater_than_equal", "greater_than"):
+        return f"{key}: {value!r} is below the minimum {context.get('ge', context.get('gt'))}"
+    if kind in ("less_than_equal", "less_than"):
+        return f"{key}: {value!r} is above the maximum {context.get('le', context.get('lt'))}"
+    if kind == "literal_error":
+        return f"{key}: {value!r} is not one of {context['expected']}"
+    if kind == "value_error":   # a cross-key rule of the model: its message names the keys
+        return str(context["error"])
+    if kind == "model_type":
+        return f"{key}: expected a mapping of settings, got {value!r}"
+    if kind in _EXPECTED:
+        return f"{key}: expected {_EXPECTED[kind]}, got {value!r}"
+    return f"{key}: {error['msg']}, got {value!r}"
 
 
 def parse_overrides(items: list[str] | str | None) -> dict:
@@ -137,35 +123,26 @@ def _read_yaml(path: Path) -> dict:
     return loaded or {}
 
 
-def load(cls: type, path: str | Path | None, overrides: list[str] | str | None = None) -> Any:
-    """Load `path` (YAML mapping; None = all defaults) into dataclass `cls`, applying overrides."""
-    raw = _read_yaml(Path(path)) if path else {}
-    label = str(path) if path else "defaults"
+def _validate(cls: type[Settings], raw: dict, label: str) -> Any:
     try:
-        return _build(cls, _merge(raw, parse_overrides(overrides)), "")
-    except ConfigError as exc:
-        raise ConfigError(f"{label}: {exc}") from None
+        return cls.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{label}: {_message(cls, exc.errors()[0])}") from None
 
 
-def load_sections(cls: type, path: str | Path) -> Any:
+def load(cls: type[Settings], path: str | Path | None, overrides: list[str] | str | None = None) -> Any:
+    """Load `path` (YAML mapping; None = all defaults) into the settings model `cls`, applying overrides."""
+    raw = _read_yaml(Path(path)) if path else {}
+    return _validate(cls, _merge(raw, parse_overrides(overrides)), str(path) if path else "defaults")
+
+
+def load_sections(cls: type[Settings], path: str | Path) -> Any:
     """Only the top-level sections of `path` that `cls` declares, validated; the file's other sections belong
     to another stage's schema (e.g. train's chat reads eval.yaml's sampling settings)."""
-    wanted = {f.name for f in dataclasses.fields(cls)}
     raw = _read_yaml(Path(path))
-    try:
-        return _build(cls, {k: v for k, v in raw.items() if k in wanted}, "")
-    except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
+    return _validate(cls, {k: v for k, v in raw.items() if k in cls.model_fields}, str(path))
 
 
-def to_dict(cfg: Any) -> dict:
-    return dataclasses.asdict(cfg)
+def to_dict(cfg: Settings) -> dict:
+    return cfg.model_dump()
 
-
-def setting(default: Any, doc: str = "", **meta: Any) -> Any:
-    """A dataclass field with its documentation and bounds; mutable defaults are copied per instance."""
-    if isinstance(default, (list, dict)) or dataclasses.is_dataclass(default):
-        factory = (lambda d=default: type(d)(d)) if not dataclasses.is_dataclass(default) else (
-            lambda d=default: dataclasses.replace(d))
-        return dataclasses.field(default_factory=factory, metadata={"doc": doc, **meta})
-    return dataclasses.field(default=default, metadata={"doc": doc, **meta})

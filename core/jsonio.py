@@ -76,10 +76,6 @@ def read_jsonl(path: str | Path) -> list:
         return [json.loads(line) for line in fh if line.strip()]
 
 
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 def sha256_file(path: str | Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:

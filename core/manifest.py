@@ -4,12 +4,10 @@ import platform
 import subprocess
 from pathlib import Path
 
-from core.jsonio import sha256_file
-
 TRACKED_PACKAGES = [
     "torch", "transformers", "tokenizers", "peft", "trl", "bitsandbytes", "accelerate", "datasets",
     "jieba", "rjieba", "markdown-it-py", "mdit-py-plugins", "numpy", "scipy", "statsmodels", "scikit-learn",
-    "datasketch", "seaborn", "matplotlib",
+    "datasketch", "OpenCC", "seaborn", "matplotlib",
 ]
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -52,7 +50,3 @@ def environment(extra_packages: tuple[str, ...] = ()) -> dict:
     """Python, platform, CPU, git state and the versions of TRACKED_PACKAGES plus a stage's own `extra_packages`."""
     return {"python": platform.python_version(), "platform": platform.platform(terse=True), "cpu": cpu_model(),
             "packages": package_versions(extra_packages), "git": git_state()}
-
-
-def file_hashes(folder: Path, names: list[str]) -> dict[str, str]:
-    return {name: sha256_file(folder / name) for name in sorted(names)}

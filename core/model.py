@@ -15,6 +15,10 @@ class ModelNotFound(FileNotFoundError):
     pass
 
 
+class TokenizerMismatch(ValueError):
+    """A data folder was built (its tokens counted) with another tokenizer than the model about to use it."""
+
+
 def resolve_model_dir(name_or_path: str) -> Path:
     """A local model folder (holding config.json) for `name_or_path`; never a hub download."""
     candidates = [Path(name_or_path).expanduser()]
@@ -45,6 +49,26 @@ def tokenizer_fingerprint(model_dir: str | Path) -> str:
             digest.update(name.encode())
             digest.update(path.read_bytes())
     return digest.hexdigest()
+
+
+def check_data_tokenizer(data_dir: str | Path, model_dir: str | Path) -> dict:
+    """The data folder's manifest, once it says its tokens were counted with `model_dir`'s tokenizer: training
+    or scoring with another one would make every token budget and count in the data wrong."""
+    from core.jsonio import read_json
+
+    manifest_path = Path(data_dir) / "manifest.json"
+    if not manifest_path.is_file():
+        raise TokenizerMismatch(f"{manifest_path} is missing: build the data with `make data DATA={data_dir}`")
+    manifest = read_json(manifest_path)
+    recorded = manifest.get("tokenizer") or {}
+    expected = tokenizer_fingerprint(model_dir)
+    if recorded.get("fingerprint") != expected:
+        raise TokenizerMismatch(
+            f"{manifest_path}: the data was chunked with another tokenizer, that of "
+            f"{recorded.get('model_dir', 'an unknown model')} (fingerprint {str(recorded.get('fingerprint'))[:12]}…), "
+            f"not that of {model_dir} ({expected[:12]}…); rebuild it for this model with `make data` (the same "
+            "base_model in the prep config) or use the model it was built for")
+    return manifest
 
 
 def model_files_sha256(model_dir: str | Path) -> dict[str, str]:

@@ -7,8 +7,8 @@ sha256 of every output that should be bit-exact with a lock file.
 `lock` records the stage commands (archive, config files, overrides), the sha256 of each config file, the
 environment, and the hashes of each stage's outputs. `check` reruns exactly the commands the lock records
 and stops at the first stage whose outputs differ, naming the files: exit 1 on drift, 2 on a lock that
-cannot be checked. Stages run as subprocesses (the same entry points as the Makefile), so core imports no
-stage code.
+cannot be checked. Stages run as the Makefile's own targets (`make -o setup data ...`), so the commands
+exist once, in the Makefile, and core imports no stage code.
 """
 import argparse
 import shutil
@@ -32,24 +32,21 @@ class LockError(Exception):
 
 
 def stage_commands(setup: dict, folder: Path) -> dict[str, list[str]]:
-    """The stage command lines, as `make data/reference-data/train/eval` would run them."""
+    """The Makefile's own stage targets with the lock's inputs and this folder's outputs as make variables,
+    so the commands are the ones `make data/reference-data/train/eval` runs, never a second copy of them.
+    `-o` skips the targets a stage target depends on (setup, and for eval the reference data), which
+    `make reproduce` has already made or this run makes as a stage of its own."""
     data, reference, run = folder / "data", folder / "data-reference", folder / "run"
-    python = [sys.executable, "-m"]
-
-    def overrides(stage: str) -> list[str]:
-        return ["--set", *setup["set"][stage]] if setup["set"][stage] else []
-
-    return {
-        "data": python + ["prep.build_dataset", "--archive", setup["archive"], "--out", str(data),
-                          "--config", setup["configs"]["data"]] + overrides("data"),
-        "reference": python + ["prep.build_dataset", "--archive", setup["reference"], "--out", str(reference),
-                               "--config", setup["configs"]["data"], "--set", *setup["set"]["data"],
-                               "paraphrase.max_chunks=0"],
-        "train": python + ["train.launch", "--config", setup["configs"]["train"], "--data", str(data),
-                           "--run", str(run), "--nproc", "1"] + overrides("train"),
-        "eval": python + ["eval.run", "--run", str(run), "--data", str(data), "--reference", str(reference),
-                          "--config", setup["configs"]["eval"]] + overrides("eval"),
-    }
+    make = ["make", "--no-print-directory", "-o", "setup", f"PYTHON={sys.executable}"]
+    common = {"data": [f"ARCHIVE={setup['archive']}", f"DATA={data}", f"PREP_CONFIG={setup['configs']['data']}"],
+              "reference": [f"REFERENCE={setup['reference']}", f"REFERENCE_DATA={reference}",
+                            f"PREP_CONFIG={setup['configs']['data']}"],
+              "train": [f"CONFIG={setup['configs']['train']}", f"DATA={data}", f"RUN={run}", "NPROC=1"],
+              "eval": ["-o", "reference-data", f"RUN={run}", f"DATA={data}", f"REFERENCE_DATA={reference}",
+                       f"EVAL_CONFIG={setup['configs']['eval']}"]}
+    targets = {"data": "data", "reference": "reference-data", "train": "train", "eval": "eval"}
+    return {stage: make + [targets[stage], *common[stage], f"SET={' '.join(setup['set'].get(stage, []))}"]
+            for stage in STAGES}
 
 
 def stage_outputs(stage: str, folder: Path) -> dict[str, str]:
@@ -89,7 +86,7 @@ def environment_differences(locked: dict, now: dict) -> list[str]:
 
 
 def run_stage(stage: str, command: list[str]) -> None:
-    print(f"reproduce: stage {stage}: {' '.join(command[2:])}", flush=True)
+    print(f"reproduce: stage {stage}: {' '.join(command)}", flush=True)
     done = subprocess.run(command, cwd=REPO_ROOT)
     if done.returncode != 0:
         sys.exit(f"reproduce: stage {stage} failed (exit {done.returncode}); its own message is above")

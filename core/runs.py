@@ -1,5 +1,5 @@
 """A finished training run (the RUN folder `make train` leaves): checked, its model loaded, the system prompt it
-was trained with. `make sample`, `make merge`, `make export` and `make chat` all start from a run, so they refuse
+was trained with. `make sample`, `make merge`, `make export`, `make chat` and `make eval` all start from a run, so they refuse
 a missing one with the same message and load its model the same way."""
 import json
 from pathlib import Path
@@ -20,13 +20,18 @@ def read_run(run: Path) -> dict:
     return read_json(run / "manifest.json")
 
 
+def base_model_dir(manifest: dict) -> Path:
+    """The base model folder the run trained on; core.model.ModelNotFound (saying what to do) when it is gone."""
+    return resolve_model_dir(manifest["config"]["base_model"])
+
+
 def load_run_model(run: Path, manifest: dict, as_trained: bool = True):
     """(model with the run's adapter on top, tokenizer, base model folder). `as_trained`: the base loaded as in
     training (4-bit when the run trained QLoRA), to generate as the adapter was trained; otherwise unquantised
     float32 on CPU, the only base LoRA deltas fold into without a lossy re-quantisation (`make merge`).
     Raises core.model.ModelNotFound when the base model folder is gone."""
     cfg = manifest["config"]
-    model_dir = resolve_model_dir(cfg["base_model"])
+    model_dir = base_model_dir(manifest)
     if as_trained:
         model = load_causal_lm(model_dir, load_in_4bit=cfg["load_in_4bit"], quant_type=cfg["bnb_4bit_quant_type"],
                                compute_dtype=cfg["bnb_4bit_compute_dtype"],

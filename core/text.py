@@ -12,7 +12,6 @@ _LETTER = ((0x41, 0x5A), (0x61, 0x7A))
 _SENTENCE_END = re.compile(
     r"(?:[。！？；!?]+|…+|\.{3,}|(?<=[A-Za-z0-9\)\"'])[.!?]+(?=\s))[”’」』）)\]\"']*\s*"
 )
-CHINESE_SENTENCE_MARKS = "。！？；…"
 
 
 def _count_in(codes: np.ndarray, ranges) -> int:

@@ -20,13 +20,12 @@ from core.config import ConfigError, load, to_dict
 from core.figures import training_curves, use_cjk_font
 from core.jsonio import read_jsonl, sha256_file, sha256_tree, write_json, write_jsonl
 from core.manifest import environment
-from core.model import load_causal_lm, load_tokenizer
+from core.runs import base_model_dir, load_run_model, read_run
 from core.seed import seed_everything, stable_unit
 from eval import attribution, copying, degeneracy, figures, perplexity, report, stats, stylometry
 from eval.ab_sheets import write_sheets
 from eval.config import EvalConfig
-from eval.data import (EvalInputError, base_model_of, check_tokenizer, load_chunks, load_rows, reference_chunks,
-                       system_prompt)
+from eval.data import EvalInputError, check_tokenizer, load_chunks, load_rows, reference_chunks, system_prompt
 from eval.generations import SYSTEMS, blind_items, fewshot_passages, generate_all, select_prompts
 
 METRICS_SCHEMA_VERSION = 2
@@ -126,11 +125,11 @@ def evaluate(run_dir: Path, data_dir: Path, reference_dir: Path, cfg: EvalConfig
 
     train_rows, val_rows = load_rows(data_dir, "train"), load_rows(data_dir, "val")
     train_chunks, val_chunks = load_chunks(data_dir)
-    model_dir, quantisation = base_model_of(run_dir)
+    manifest = read_run(run_dir)
+    model_dir = base_model_dir(manifest)
     fingerprint = check_tokenizer(data_dir, model_dir)
     ref_chunks = reference_chunks(reference_dir, model_dir)
-    tokenizer = load_tokenizer(model_dir)
-    model = load_causal_lm(model_dir, adapter=run_dir / "adapter", **quantisation)
+    model, tokenizer, _ = load_run_model(run_dir, manifest)
     system = system_prompt(train_rows)
     train_texts, heldout_texts = [c.text for c in train_chunks], [c.text for c in val_chunks]
     ref_texts = [c.text for c in ref_chunks]

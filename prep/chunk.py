@@ -1,12 +1,16 @@
 """Token-aware chunking: cut at paragraph boundaries first, then at sentence boundaries; split a lone
 sentence longer than the limit (counted). Chunks are balanced inside an article so the last one is not a
-scrap; an article shorter than the minimum becomes one short chunk, kept and flagged."""
+scrap; an article shorter than the minimum becomes one short chunk, kept and flagged. Token counts are the
+base model's tokenizer's (prep/tokens.py); `chunk_article` runs in the worker processes."""
 import math
 from collections import Counter
 from dataclasses import dataclass
 from typing import Callable
 
 from core.text import split_sentences
+from prep import tokens
+from prep.config import ChunkConfig
+from prep.filter import Article
 
 PARAGRAPH_JOINER = "\n\n"
 JOINER_TOKENS = 1   # "\n\n" is one token in the BPE vocabularies we meet; exact counts are checked afterwards
@@ -22,10 +26,25 @@ class Unit:
 
 
 @dataclass
-class Chunk:
+class Piece:
     text: str
     tokens: int
-    short: bool
+
+
+@dataclass
+class Chunk:
+    """One chunk of an article, as it goes through near-duplicate removal, the split and row building."""
+    article_id: str
+    index: int   # position in its article
+    text: str    # exactly as chunked: prompts and targets are pieces of it
+    tokens: int
+    short: bool  # fewer than chunk.min_tokens (the article is shorter than that): kept and flagged
+    lang: str
+    split: str = ""   # "train" or "val", set by prep/split.py
+
+    @property
+    def chunk_id(self) -> str:
+        return f"{self.article_id}#{self.index}"
 
 
 def _hard_split(sentence: str, tokens: int, max_tokens: int, count: TokenCounter) -> list[Unit]:
@@ -97,25 +116,29 @@ def _join(units: list[Unit]) -> str:
     return text.strip()
 
 
-def _finalize(group: list[Unit], min_tokens: int, max_tokens: int, count: TokenCounter, counts: Counter,
-              tokens: int | None = None) -> list[Chunk]:
+def _finalize(group: list[Unit], max_tokens: int, count: TokenCounter, counts: Counter) -> list[Piece]:
     text = _join(group)
-    tokens = count([text])[0] if tokens is None else tokens
-    if tokens > max_tokens and len(group) > 1:
+    exact = count([text])[0]
+    if exact > max_tokens and len(group) > 1:
         # BPE merges across unit boundaries made the estimate low: halve the group and recount.
         counts["chunks_resplit_after_exact_count"] += 1
         half = len(group) // 2
-        return (_finalize(group[:half], min_tokens, max_tokens, count, counts)
-                + _finalize(group[half:], min_tokens, max_tokens, count, counts))
-    return [Chunk(text, tokens, tokens < min_tokens)]
+        return _finalize(group[:half], max_tokens, count, counts) + _finalize(group[half:], max_tokens, count, counts)
+    return [Piece(text, exact)]
 
 
 def chunk_paragraphs(paragraphs: list[str], min_tokens: int, max_tokens: int, count: TokenCounter,
-                     counts: Counter) -> list[Chunk]:
+                     counts: Counter) -> list[Piece]:
     units = [u for u in _units(paragraphs, max_tokens, count, counts) if u.text.strip()]
     if not units:
         return []
-    chunks = []
-    for group in _pack(units, min_tokens, max_tokens):
-        chunks.extend(_finalize(group, min_tokens, max_tokens, count, counts))
-    return chunks
+    return [piece for group in _pack(units, min_tokens, max_tokens)
+            for piece in _finalize(group, max_tokens, count, counts)]
+
+
+def chunk_article(article: Article, settings: ChunkConfig) -> tuple[list[Chunk], Counter]:
+    """The article's chunks, counted in the worker's tokenizer, and what chunking had to do (counted)."""
+    counts: Counter = Counter()
+    pieces = chunk_paragraphs(article.paragraphs, settings.min_tokens, settings.max_tokens, tokens.count, counts)
+    return [Chunk(article.info.article_id, index, piece.text, piece.tokens, piece.tokens < settings.min_tokens,
+                  article.lang) for index, piece in enumerate(pieces)], counts

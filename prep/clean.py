@@ -5,7 +5,6 @@ Kept: link text, inline code text, the author's own punctuation and spacing insi
 as paragraphs (joined by a blank line). Indented code is disabled on purpose: many Chinese authors indent
 paragraphs, and those are prose, not code.
 """
-import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -132,50 +131,3 @@ def markdown_to_paragraphs(markdown: str) -> CleanArticle:
             else:
                 paragraphs.append(text)
     return CleanArticle(paragraphs=paragraphs, counts=counts, link_chars=link_chars)
-
-
-_DIGITS = re.compile(r"[0-9０-９]+")
-_SPACES = re.compile(r"\s+")
-
-
-def boilerplate_key(text: str) -> str:
-    """Paragraphs that differ only in digits or whitespace ("post no. 12 / 1,234 characters") share a key."""
-    return _SPACES.sub(" ", _DIGITS.sub("0", text)).strip()
-
-
-def find_boilerplate(articles: list[list[str]], min_articles: int, min_share: float, min_chars: int) -> tuple[Counter, int]:
-    """Keys of paragraphs and of single lines that recur in many articles, and the article threshold used."""
-    seen: Counter = Counter()
-    for paragraphs in articles:
-        keys = set()
-        for paragraph in paragraphs:
-            keys.add(boilerplate_key(paragraph))
-            if "\n" in paragraph:
-                keys.update(boilerplate_key(line) for line in paragraph.split("\n"))
-        seen.update(k for k in keys if len(k.replace(" ", "")) >= min_chars)
-    threshold = max(min_articles, math.ceil(min_share * len(articles)))
-    return Counter({k: n for k, n in seen.items() if n >= threshold}), threshold
-
-
-def remove_boilerplate(paragraphs: list[str], boilerplate: Counter, repeat_min_chars: int, counts: Counter) -> list[str]:
-    """Drop boilerplate paragraphs and lines, and paragraphs repeated inside this article (keep the first)."""
-    kept, seen = [], set()
-    for paragraph in paragraphs:
-        key = boilerplate_key(paragraph)
-        if key in boilerplate:
-            counts["boilerplate_paragraphs_removed"] += 1
-            continue
-        if "\n" in paragraph:
-            lines = paragraph.split("\n")
-            remaining = [line for line in lines if boilerplate_key(line) not in boilerplate]
-            counts["boilerplate_lines_removed"] += len(lines) - len(remaining)
-            paragraph = "\n".join(remaining).strip("\n")
-            if not paragraph.strip():
-                continue
-            key = boilerplate_key(paragraph)
-        if key in seen and len(key) >= repeat_min_chars:
-            counts["repeated_paragraphs_removed"] += 1
-            continue
-        seen.add(key)
-        kept.append(paragraph)
-    return kept

@@ -1,15 +1,17 @@
 """Settings of the data stage (prep/config.yaml); every key is documented in docs/configuration.md."""
-from dataclasses import dataclass
+from typing import Literal, get_args
 
-from core.config import ConfigError, setting
+from pydantic import model_validator
+
+from core.config import ConfigError, Settings, setting
 from core.model import DEFAULT_MODEL_DIR
 
-TEMPLATES = ("continue", "expand", "rewrite")
-PII_KINDS = ("email", "phone", "id_number", "url")
+Template = Literal["continue", "expand", "rewrite"]
+PiiKind = Literal["email", "phone", "id_number", "url"]
+TEMPLATES, PII_KINDS = get_args(Template), get_args(PiiKind)
 
 
-@dataclass
-class CleanConfig:
+class CleanConfig(Settings):
     min_article_chars: int = setting(10, "articles with fewer characters after cleaning are skipped (counted)", min=1)
     boilerplate_min_articles: int = setting(
         3, "a paragraph or line recurring (digits normalised) in at least this many articles is boilerplate", min=2)
@@ -18,27 +20,26 @@ class CleanConfig:
     boilerplate_min_chars: int = setting(4, "shorter paragraphs (section numbers, '……') never count as boilerplate", min=1)
     repeat_min_chars: int = setting(8, "a paragraph repeated inside one article is dropped from this length up", min=1)
     index_link_share: float = setting(
-        0.5, "a page whose text is mostly link text (with >= 5 links) is an index page and skipped", min=0.0, max=1.0)
+        0.5, "a page whose text is mostly link text (with ≥ 5 links) is an index page and skipped", min=0.0, max=1.0)
 
 
-@dataclass
-class PiiConfig:
-    enabled: bool = setting(True, "replace personal data with placeholders such as <EMAIL>")
-    kinds: list[str] = setting(list(PII_KINDS), "which kinds to scrub", choices=PII_KINDS)
+class PiiConfig(Settings):
+    enabled: bool = setting(True, "replace personal data with placeholders such as `<EMAIL>`")
+    kinds: list[PiiKind] = setting(list(PII_KINDS), "which kinds to scrub")
 
 
-@dataclass
-class ChunkConfig:
+class ChunkConfig(Settings):
     min_tokens: int = setting(300, "chunks aim to hold at least this many tokens (shorter ones are flagged)", min=1)
     max_tokens: int = setting(800, "no chunk holds more tokens than this", min=16, max=32768)
 
-    def __post_init__(self):
+    @model_validator(mode="after")
+    def _min_not_above_max(self) -> "ChunkConfig":
         if self.min_tokens > self.max_tokens:
             raise ConfigError(f"chunk.min_tokens ({self.min_tokens}) must not exceed chunk.max_tokens ({self.max_tokens})")
+        return self
 
 
-@dataclass
-class DedupConfig:
+class DedupConfig(Settings):
     near_duplicate_jaccard: float = setting(
         0.8, "chunks of different articles whose char-shingle Jaccard (MinHash estimate) reaches this are near-duplicates",
         min=0.1, max=1.0)
@@ -46,25 +47,25 @@ class DedupConfig:
     num_perm: int = setting(64, "MinHash permutations", min=16, max=512)
 
 
-@dataclass
-class TemplateConfig:
-    enabled: list[str] = setting(["continue", "expand"], "templates to build (rewrite needs a base model that "
-                                 "paraphrases faithfully: off on CPU)", choices=TEMPLATES)
+class TemplateConfig(Settings):
+    enabled: list[Template] = setting(["continue", "expand"], "templates to build (rewrite needs a base model that "
+                                      "paraphrases faithfully: off on CPU)")
     continue_min_fraction: float = setting(0.3, "continue: the prefix holds at least this share of the chunk", min=0.05, max=0.95)
     continue_max_fraction: float = setting(0.5, "continue: ... and at most this share", min=0.05, max=0.95)
     expand_keywords: int = setting(8, "expand: jieba keywords in the outline", min=1, max=50)
     system_prompt: str = setting("你是这位作者本人，请用作者自己的文风、用词和标点习惯写作。",
                                  "system message of every row")
 
-    def __post_init__(self):
+    @model_validator(mode="after")
+    def _fractions_ordered_and_a_template_enabled(self) -> "TemplateConfig":
         if self.continue_min_fraction > self.continue_max_fraction:
             raise ConfigError("templates.continue_min_fraction must not exceed templates.continue_max_fraction")
         if not self.enabled:
             raise ConfigError("templates.enabled must name at least one of " + ", ".join(TEMPLATES))
+        return self
 
 
-@dataclass
-class ParaphraseConfig:
+class ParaphraseConfig(Settings):
     max_chunks: int = setting(8, "chunks paraphrased by the base model for 'rewrite' rows (0 = none; CPU cost)", min=0)
     batch_size: int = setting(8, "paraphrase generation batch size (part of the cache key: it changes the output)", min=1)
     max_new_tokens_ratio: float = setting(
@@ -83,9 +84,9 @@ class ParaphraseConfig:
     max_jaccard: float = setting(0.5, "reject a paraphrase whose char 5-gram Jaccard with the chunk exceeds this", min=0.0, max=1.0)
 
 
-@dataclass
-class SplitConfig:
-    mode: str = setting("hash", "'hash': seeded hash of the article id; 'latest': newest articles by date", choices=("hash", "latest"))
+class SplitConfig(Settings):
+    mode: Literal["hash", "latest"] = setting("hash", "'hash': seeded hash of the article id; 'latest': newest articles "
+                                                      "by date")
     val_fraction: float = setting(0.15, "share of articles held out for validation", min=0.0, max=0.9)
     val_min_articles: int = setting(
         10, "hold out at least this many articles (while training keeps 3/4 of them), so the evaluation's "
@@ -95,8 +96,7 @@ class SplitConfig:
         min=8)
 
 
-@dataclass
-class PrepConfig:
+class PrepConfig(Settings):
     seed: int = setting(1234, "seeds the split, prompt wording, continue cut points and paraphrase selection")
     base_model: str = setting(DEFAULT_MODEL_DIR, "local model folder: its tokenizer counts tokens, it paraphrases")
     workers: int = setting(0, "processes for per-article work (0 = all cores); outputs do not depend on it", min=0)

@@ -8,7 +8,7 @@ import json
 import os
 import re
 import stat
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 MARKDOWN_SUFFIXES = {".md", ".markdown"}
@@ -17,15 +17,20 @@ FOLDER_NAME = re.compile(r"^(\d{4}-\d{2}-\d{2})[_ \-](.+)$")
 BINARY_PROBE_BYTES = 8192
 
 
-@dataclass
-class RawArticle:
+@dataclass(frozen=True)
+class ArticleInfo:
     article_id: str          # stable, human-readable: the article folder (or file) path relative to the root
     path: str                # the Markdown file, relative to the root
-    text: str                # decoded Markdown
     title: str
     date: str | None         # YYYY-MM-DD when known
     year: str | None
-    repairs: list[str] = field(default_factory=list)
+    repairs: tuple[str, ...] = ()
+
+
+@dataclass
+class RawArticle:
+    info: ArticleInfo
+    text: str                # decoded Markdown
 
 
 @dataclass
@@ -156,10 +161,11 @@ def read_article(path: Path, root: Path) -> RawArticle | Problem:
     date = meta.get("date") or (name_match.group(1) if name_match else None)
     year = meta.get("year") or (date[:4] if date else None)
     article_id = (folder if is_article_folder else path.with_suffix("")).relative_to(root).as_posix()
-    return RawArticle(article_id=article_id, path=rel, text=text, title=title, date=date, year=year, repairs=repairs)
+    return RawArticle(ArticleInfo(article_id=article_id, path=rel, title=title, date=date, year=year,
+                                  repairs=tuple(repairs)), text)
 
 
-def input_files(root: Path, articles: list[RawArticle]) -> list[Path]:
+def input_files(root: Path, articles: list[ArticleInfo]) -> list[Path]:
     """Every file the run read: the Markdown files and the meta.json beside them."""
     paths = set()
     for article in articles:

@@ -1,5 +1,7 @@
 """De-styled paraphrases for the 'rewrite' template (the STRAP idea: paraphrase the style away, learn to
-put it back), made by the base model, batched, cached by content hash, and filtered.
+put it back), made by the base model, batched, cached by content hash, and filtered. `rewrite_inputs` is the
+pipeline's step: a seeded selection of at most paraphrase.max_chunks kept chunks, and their accepted
+paraphrases.
 
 A paraphrase must say what the chunk says in other words. It is rejected (and the reason counted) when it
   - is empty;
@@ -18,7 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.jsonio import dumps, write_atomic
+from core.model import model_files_sha256
+from core.seed import stable_unit
 from core.text import cjk_ratio, detect_language
+from prep.chunk import Chunk
+from prep.config import PrepConfig
+from prep.templates import keywords
 
 INSTRUCTIONS = {
     "zh": "请用你自己的话，以平实、中性的现代白话文复述下面这段文字：每一层意思都要保留，但换用不同的词语和句子，"
@@ -34,9 +41,11 @@ MAX_NEW_TOKENS_MARGIN = 16
 
 
 def char_jaccard(a: str, b: str, n: int = JACCARD_SHINGLE) -> float:
+    """Jaccard similarity of the texts' character n-gram sets (a text shorter than n is its own one gram, so
+    neither set is ever empty)."""
     grams_a = {a[i:i + n] for i in range(max(1, len(a) - n + 1))}
     grams_b = {b[i:i + n] for i in range(max(1, len(b) - n + 1))}
-    return len(grams_a & grams_b) / len(grams_a | grams_b) if grams_a | grams_b else 1.0
+    return len(grams_a & grams_b) / len(grams_a | grams_b)
 
 
 def keyword_recall(keywords: list[str], paraphrase: str) -> float:
@@ -140,3 +149,33 @@ def _generate(model, tokenizer, texts: list[str], max_new_tokens: int, generatio
                                temperature=generation["temperature"], top_p=generation["top_p"],
                                repetition_penalty=generation["repetition_penalty"], desc=desc)
     return [{"text": reply.text, "ended": reply.ended} for reply in replies]
+
+
+def rewrite_inputs(chunks: list[Chunk], cfg: PrepConfig, model_dir: Path, out: Path, counts: Counter) -> dict[str, str]:
+    """Accepted paraphrases by chunk id, for a seeded selection of at most paraphrase.max_chunks chunks; every
+    rejection is counted under its reason, with `requested` and `accepted`."""
+    if "rewrite" not in cfg.templates.enabled or cfg.paraphrase.max_chunks == 0:
+        return {}
+    settings = cfg.paraphrase
+    chosen = sorted(chunks, key=lambda c: (stable_unit(cfg.seed, "paraphrase", c.chunk_id), c.chunk_id))
+    chosen = chosen[:settings.max_chunks]
+    generation = {"seed": cfg.seed, "batch_size": settings.batch_size, "do_sample": settings.do_sample,
+                  "temperature": settings.temperature, "top_p": settings.top_p,
+                  "repetition_penalty": settings.repetition_penalty, "max_new_tokens_ratio": settings.max_new_tokens_ratio}
+    # Everything a paraphrase depends on: the weights and tokenizer, the instruction, every generation setting.
+    salt = dumps({"model": model_files_sha256(model_dir), "instructions": INSTRUCTIONS, "generation": generation})
+    cache = ParaphraseCache(out / "cache" / "paraphrases.json", salt)
+    budgets = [max_new_tokens_for(c.tokens, settings.max_new_tokens_ratio) for c in chosen]
+    replies = paraphrase_chunks([c.text for c in chosen], budgets, model_dir, cache, generation, counts)
+    limits = Limits(settings.min_length_ratio, settings.max_length_ratio, settings.min_keyword_recall,
+                    settings.max_jaccard)
+    accepted = {}
+    for chunk, reply in zip(chosen, replies):
+        reason = rejection_reason(chunk.text, reply["text"], reply["ended"], keywords(chunk.text, settings.keywords),
+                                  limits)
+        if reason:
+            counts[f"rejected_{reason}"] += 1
+        else:
+            accepted[chunk.chunk_id] = reply["text"]
+    counts["requested"], counts["accepted"] = len(chosen), len(accepted)
+    return accepted

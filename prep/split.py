@@ -12,6 +12,8 @@ import math
 import numpy as np
 
 from core.seed import stable_unit
+from prep.chunk import Chunk
+from prep.config import SplitConfig
 from prep.spans import window_hashes_of
 
 # At most this share of the articles is held out to reach `min_articles`: training keeps three quarters.
@@ -64,15 +66,23 @@ class TrainSpans:
                 for text, n, total in zip(texts, shared.tolist(), per_text.tolist())]
 
 
-def leaking(spans: TrainSpans, val_texts: list[str]) -> list[int]:
-    """Indices of validation chunks that are inside a training chunk or share a window with one."""
-    return [i for i, (shares, inside) in enumerate(spans.check(val_texts)) if shares or inside]
+def assign(chunks: list[Chunk], articles: list[tuple[str, str | None]], settings: SplitConfig, seed: int) -> set[str]:
+    """Set every chunk's split from its article's; returns the validation article ids."""
+    val_ids = validation_articles(articles, settings.mode, settings.val_fraction, settings.val_min_articles, seed)
+    for chunk in chunks:
+        chunk.split = "val" if chunk.article_id in val_ids else "train"
+    return val_ids
 
 
-def histogram(values: list[int], bin_width: int) -> dict[str, int]:
-    """Counts per bin, keyed by the bin's lower edge (stable JSON keys)."""
-    counts: dict[str, int] = {}
-    for value in sorted(values):
-        edge = math.floor(value / bin_width) * bin_width
-        counts[f"{edge:05d}"] = counts.get(f"{edge:05d}", 0) + 1
-    return counts
+def drop_leaking(chunks: list[Chunk], span: int) -> tuple[list[Chunk], list[str], dict]:
+    """Validation chunks that share a `span`-character window with a training chunk (or sit inside one) are
+    dropped whole, prefix and all; returns the kept chunks, the dropped ids (sorted) and the same check
+    run again on what is kept (both counts are 0 unless this function is wrong)."""
+    train_spans = TrainSpans([c.text for c in chunks if c.split == "train"], span)
+    val = [c for c in chunks if c.split == "val"]
+    dropped = {chunk.chunk_id for chunk, (shares, inside) in zip(val, train_spans.check([c.text for c in val]))
+               if shares or inside}
+    kept = [c for c in chunks if c.chunk_id not in dropped]
+    checked = train_spans.check([c.text for c in kept if c.split == "val"])
+    return kept, sorted(dropped), {"val_chunks_in_train": sum(inside for _, inside in checked),
+                                   "val_chunks_sharing_span_with_train": sum(shares for shares, _ in checked)}

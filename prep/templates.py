@@ -78,8 +78,3 @@ def outline(text: str, lang: str, keyword_count: int) -> dict:
     chars = len(text.replace("\n", ""))
     return {"keywords": ("、" if lang == "zh" else ", ").join(keywords_found),
             "chars": max(10, round(chars, -1)), "paragraphs": len(split_paragraphs(text))}
-
-
-def message_rows(system_prompt: str, user: str, target: str) -> dict:
-    return {"prompt": [{"role": "system", "content": system_prompt}, {"role": "user", "content": user}],
-            "completion": [{"role": "assistant", "content": target}]}

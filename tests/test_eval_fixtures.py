@@ -8,6 +8,7 @@ import pytest
 
 from core import offline
 from core.chunks import ChunkRecord
+from core.rows import RowMeta, SftRow
 from core.jsonio import write_json, write_jsonl
 from core.manifest import REPO_ROOT
 from core.model import DEFAULT_MODEL_DIR, tokenizer_fingerprint
@@ -40,7 +41,8 @@ def chunk_paragraphs(text: str, max_chars: int = 320) -> list[str]:
 
 
 def sft_rows(article_id: str, title: str, text: str, split: str) -> tuple[list[dict], list[dict]]:
-    """The chunk records (chunks.jsonl, core/chunks.py) and the SFT rows built from them."""
+    """The chunk records (chunks.jsonl, core/chunks.py) and the SFT rows (core/rows.py) built from them; token
+    counts are character counts here (eval reads them only for reports)."""
     rows, records = [], []
     for index, chunk in enumerate(chunk_paragraphs(text)):
         records.append(ChunkRecord(article_id=article_id, chunk_id=f"{article_id}#{index}", chunk_index=index,
@@ -48,17 +50,16 @@ def sft_rows(article_id: str, title: str, text: str, split: str) -> tuple[list[d
         sentences = split_sentences(chunk)
         cut = max(1, len(sentences) * 2 // 5)
         prefix, rest = "".join(sentences[:cut]), "".join(sentences[cut:])
-        meta = {"article_id": article_id, "chunk_id": f"{article_id}#{index}", "chunk_index": index,
-                "title": title, "date": title[:10], "year": title[:4], "lang": "zh", "split": split}
+        meta = dict(article_id=article_id, chunk_id=f"{article_id}#{index}", chunk_index=index, chunk_tokens=len(chunk),
+                    title=title, date=title[:10], year=title[:4], lang="zh", split=split, short_chunk=False)
         if rest.strip():
-            rows.append({"prompt": [{"role": "system", "content": SYSTEM},
-                                    {"role": "user", "content": f"请接着写下去：\n\n{prefix}"}],
-                         "completion": [{"role": "assistant", "content": rest}],
-                         "meta": {**meta, "template": "continue", "prefix": prefix}})
-        rows.append({"prompt": [{"role": "system", "content": SYSTEM},
-                                {"role": "user", "content": f"以《{title[11:]}》为题写一段文字，约{len(chunk)}字。"}],
-                     "completion": [{"role": "assistant", "content": chunk}],
-                     "meta": {**meta, "template": "expand"}})
+            user = f"请接着写下去：\n\n{prefix}"
+            rows.append(SftRow(SYSTEM, user, rest, RowMeta(**meta, template="continue", prefix=prefix,
+                                                          prompt_tokens=len(SYSTEM + user),
+                                                          completion_tokens=len(rest))).as_json())
+        user = f"以《{title[11:]}》为题写一段文字，约{len(chunk)}字。"
+        rows.append(SftRow(SYSTEM, user, chunk, RowMeta(**meta, template="expand", prompt_tokens=len(SYSTEM + user),
+                                                       completion_tokens=len(chunk))).as_json())
     return records, rows
 
 

@@ -13,7 +13,7 @@ from core.manifest import REPO_ROOT
 from core.model import DEFAULT_MODEL_DIR
 from eval import stats, stylometry
 from eval.config import EvalConfig
-from eval.data import EvalInputError, base_model_of, check_tokenizer
+from eval.data import EvalInputError, check_tokenizer
 from eval.perplexity import encode, score, windows
 
 
@@ -102,15 +102,17 @@ def test_config_file_matches_defaults_and_rejects_bad_keys():
 
 
 def test_run_inputs_are_checked(tmp_path):
-    adapter = tmp_path / "run" / "adapter"
-    with pytest.raises(EvalInputError, match="make train"):
-        base_model_of(tmp_path / "run")
-    write_json(adapter / "adapter_config.json", {"base_model_name_or_path": DEFAULT_MODEL_DIR})
-    write_json(tmp_path / "run" / "manifest.json", {"config": {
-        "load_in_4bit": True, "bnb_4bit_quant_type": "fp4", "bnb_4bit_compute_dtype": "float32", "lora_r": 4}})
-    folder, quantisation = base_model_of(tmp_path / "run")
+    from core.runs import RunNotFound, base_model_dir, read_run
+
+    run = tmp_path / "run"
+    with pytest.raises(RunNotFound, match="make train"):
+        read_run(run)
+    write_json(run / "adapter" / "adapter_config.json", {"base_model_name_or_path": DEFAULT_MODEL_DIR})
+    with pytest.raises(RunNotFound, match="make train"):   # an adapter without the run's manifest is unfinished
+        read_run(run)
+    write_json(run / "manifest.json", {"config": {"base_model": DEFAULT_MODEL_DIR, "load_in_4bit": True}})
+    folder = base_model_dir(read_run(run))
     assert folder == (REPO_ROOT / DEFAULT_MODEL_DIR).resolve()
-    assert quantisation == {"load_in_4bit": True, "quant_type": "fp4", "compute_dtype": "float32"}
     write_json(tmp_path / "data" / "manifest.json", {"tokenizer": {"fingerprint": "0" * 64}})
     with pytest.raises(EvalInputError, match="another tokenizer"):
         check_tokenizer(tmp_path / "data", folder)

@@ -120,6 +120,9 @@ def test_short_article_kept_and_flagged(result):
     stats, rows = result
     short = [r for r in rows if r["meta"]["title"] == "很短"]
     assert short and all(r["meta"]["short_chunk"] for r in short)
+    # the flag is exactly "fewer than chunk.min_tokens", and both kinds are here
+    assert all(r["meta"]["short_chunk"] == (r["meta"]["chunk_tokens"] < 300) for r in rows)
+    assert any(not r["meta"]["short_chunk"] for r in rows)
     assert stats["chunks"]["short_flagged"] >= 1
 
 

@@ -62,7 +62,9 @@ def test_lock_then_reproduce_is_bit_identical_and_drift_names_the_file(small_arc
 def test_config_changed_since_the_lock_is_refused(tmp_path):
     lock = tmp_path / "repro.lock.json"
     configs = {"data": "prep/config.yaml", "train": "train/lora_sft.yaml", "eval": "eval/eval.yaml"}
-    write_json(lock, {"lock_version": 2, "setup": {"archive": "corpora/luxun-archive", "configs": configs,
+    from core.reproduce import LOCK_VERSION
+
+    write_json(lock, {"lock_version": LOCK_VERSION, "setup": {"archive": "corpora/luxun-archive", "configs": configs,
                                                    "set": {"data": [], "train": [], "eval": []}},
                       "config_sha256": {"data": "0" * 64, "train": "0" * 64, "eval": "0" * 64},
                       "environment": {}, "outputs": {}})
@@ -72,3 +74,25 @@ def test_config_changed_since_the_lock_is_refused(tmp_path):
     assert not (tmp_path / "out").exists()
     missing = reproduce("check", tmp_path / "none.json", tmp_path / "out", tmp_path / "netguard.log")
     assert missing.returncode == 2 and "make reproduce-lock" in missing.stderr
+
+
+def test_stages_are_the_makefiles_own_targets(tmp_path):
+    """Each stage is `make <target>` with the lock's inputs as variables: a dry run prints exactly one command,
+    the Makefile's recipe for that target, with this run's folders and overrides in it."""
+    from core.reproduce import stage_commands
+
+    setup = {"archive": "corpora/luxun-archive", "reference": "corpora/zhuziqing-archive",
+             "configs": {"data": "prep/config.yaml", "train": "train/lora_sft.yaml", "eval": "eval/eval.yaml"},
+             "set": {"data": DATA_SET, "train": TRAIN_SET[:2], "eval": EVAL_SET[:1]}}
+    modules = {"data": "prep.build_dataset", "reference": "prep.build_dataset", "train": "train.launch",
+               "eval": "eval.run"}
+    for stage, command in stage_commands(setup, tmp_path).items():
+        dry = subprocess.run([command[0], "-n", *command[1:]], cwd=REPO, capture_output=True, text=True)
+        lines = dry.stdout.strip().splitlines()
+        assert dry.returncode == 0 and len(lines) == 1, (stage, dry.stdout, dry.stderr)
+        assert lines[0].startswith(f"{sys.executable} -m {modules[stage]} "), lines[0]
+        assert str(tmp_path) in lines[0]
+        for override in setup["set"].get(stage, []):
+            assert override in lines[0]
+        if stage == "reference":   # the Makefile's reference-data never paraphrases
+            assert "--set paraphrase.max_chunks=0" in lines[0]

@@ -20,7 +20,7 @@ def test_default_yaml_sets_every_key_and_matches_the_defaults():
     import yaml
 
     raw = yaml.safe_load(DEFAULT.read_text(encoding="utf-8"))
-    assert set(raw) == set(TrainConfig.__dataclass_fields__)
+    assert set(raw) == set(TrainConfig.model_fields)
     assert load_config(DEFAULT) == TrainConfig()
 
 

@@ -12,6 +12,7 @@ import pytest
 from conftest import attempted_connections, guarded_env
 from core.jsonio import write_json, write_jsonl
 from core.model import DEFAULT_MODEL_DIR, tokenizer_fingerprint
+from core.rows import RowMeta, SftRow
 from core.manifest import REPO_ROOT
 
 ARCHIVE = REPO_ROOT / "corpora" / "luxun-archive"
@@ -30,11 +31,11 @@ def build_tiny_data(out: Path, n_train: int = 12, n_val: int = 4) -> Path:
                        if 80 <= len(p.strip()) <= 300]
         if len(paragraphs) >= n_train + n_val:
             break
-    rows = [{"prompt": [{"role": "system", "content": SYSTEM},
-                        {"role": "user", "content": "续写下面的文字：\n" + p[:len(p) // 3]}],
-             "completion": [{"role": "assistant", "content": p[len(p) // 3:]}],
-             "meta": {"chunk_id": f"tiny#{i}", "template": "continue"}}
-            for i, p in enumerate(paragraphs[:n_train + n_val])]
+    rows = [SftRow(SYSTEM, "续写下面的文字：\n" + p[:len(p) // 3], p[len(p) // 3:], RowMeta(
+        article_id=f"tiny{i}", chunk_id=f"tiny{i}#0", chunk_index=0, chunk_tokens=len(p),
+        completion_tokens=len(p) - len(p) // 3, date=None, lang="zh", prompt_tokens=len(p) // 3, short_chunk=True,
+        split="train" if i < n_train else "val", template="continue", title="tiny", year=None,
+        prefix=p[:len(p) // 3])).as_json() for i, p in enumerate(paragraphs[:n_train + n_val])]
     out.mkdir(parents=True, exist_ok=True)
     write_jsonl(out / "sft_train.jsonl", rows[:n_train])
     write_jsonl(out / "sft_val.jsonl", rows[n_train:])

@@ -1,6 +1,6 @@
 """Which checkpoint a restarted run resumes from. The Trainer writes `checkpoint-<step>/` file by file, so a
 kill -9 can leave one half-written; a marker written last (after the Trainer is done with the folder) tells
-complete ones apart, and incomplete ones are moved out of the way."""
+complete ones apart, and incomplete ones are deleted (they cannot be trusted)."""
 import re
 import shutil
 from pathlib import Path

@@ -3,12 +3,14 @@
 Flat keys, so `--set lora_r=8 max_steps=20` overrides what the YAML says. Hardware checks (bf16/fp16) run
 here too, so a bad setting fails before any model is loaded.
 """
-from dataclasses import dataclass
+from typing import Literal
 
-from core.config import ConfigError, load, setting
+from pydantic import model_validator
+
+from core.config import ConfigError, Settings, load, setting
 from core.model import DEFAULT_MODEL_DIR
 
-DTYPES = ["float32", "bfloat16", "float16"]
+Dtype = Literal["float32", "bfloat16", "float16"]
 
 
 def _cuda_bf16() -> bool:
@@ -23,16 +25,15 @@ def _cuda() -> bool:
     return torch.cuda.is_available()
 
 
-@dataclass
-class TrainConfig:
+class TrainConfig(Settings):
     run_name: str = setting("qwen2.5-coder-0.5b-luxun", "label of the run in TensorBoard and the manifest")
     base_model: str = setting(DEFAULT_MODEL_DIR, "local model folder (config.json, safetensors, tokenizer); "
                                                  "a hub id without a local copy is refused, never downloaded")
     # Quantisation (bitsandbytes; CPU and GPU)
     load_in_4bit: bool = setting(True, "QLoRA: load the frozen base weights in 4 bit; false = plain LoRA")
-    bnb_4bit_quant_type: str = setting("nf4", "4-bit data type", choices=["nf4", "fp4"])
-    bnb_4bit_compute_dtype: str = setting("float32", "dtype the 4-bit weights are dequantised to for matmuls "
-                                                     "(and the dtype of the non-quantised base)", choices=DTYPES)
+    bnb_4bit_quant_type: Literal["nf4", "fp4"] = setting("nf4", "4-bit data type")
+    bnb_4bit_compute_dtype: Dtype = setting("float32", "dtype the 4-bit weights are dequantised to for matmuls "
+                                                       "(and the dtype of the non-quantised base)")
     bnb_4bit_use_double_quant: bool = setting(True, "also quantise the quantisation constants (saves ~0.4 bit/param)")
     # LoRA
     lora_r: int = setting(16, "rank of the LoRA update matrices", min=1, max=1024)
@@ -49,8 +50,8 @@ class TrainConfig:
     num_train_epochs: float = setting(1.0, "epochs over the train split, used only when max_steps is null",
                                       min=0.0)
     warmup_steps: int = setting(2, "steps of linear learning-rate warm-up", min=0)
-    lr_scheduler_type: str = setting("cosine", "learning-rate schedule after warm-up",
-                                     choices=["linear", "cosine", "constant", "constant_with_warmup"])
+    lr_scheduler_type: Literal["linear", "cosine", "constant", "constant_with_warmup"] = setting(
+        "cosine", "learning-rate schedule after warm-up")
     weight_decay: float = setting(0.0, "AdamW weight decay on the LoRA weights", min=0.0)
     max_length: int = setting(1024, "tokens per sequence (prompt + completion); longer rows are cut at the end; "
                                    "with packing, the length of one packed row", min=16)
@@ -67,10 +68,11 @@ class TrainConfig:
     # Reproducibility and precision
     seed: int = setting(1234, "seeds python, numpy, torch and transformers before the model and LoRA are built",
                         min=0)
-    precision: str = setting("auto", "training precision: auto = bf16 on a GPU that has it, else fp32",
-                             choices=["auto", "fp32", "bf16", "fp16"])
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = setting(
+        "auto", "training precision: auto = bf16 on a GPU that has it, else fp32")
 
-    def __post_init__(self) -> None:
+    @model_validator(mode="after")
+    def _hardware_and_cross_key_rules(self) -> "TrainConfig":
         if self.precision == "bf16" and not _cuda_bf16():
             raise ConfigError("precision: bf16 needs a CUDA GPU with bfloat16 support (Ampere or newer) and this "
                               "machine has none; set precision=fp32 (or auto)")
@@ -82,6 +84,7 @@ class TrainConfig:
             raise ConfigError("num_train_epochs: must be > 0 when max_steps is null")
         if isinstance(self.lora_target_modules, list) and not self.lora_target_modules:
             raise ConfigError("lora_target_modules: give 'all-linear' or at least one module name")
+        return self
 
     @property
     def resolved_precision(self) -> str:

@@ -4,7 +4,8 @@ glibc serves a block above M_MMAP_THRESHOLD with its own mmap, unmapped again on
 that threshold each time such a block is freed, so after the first steps the few-MB activations of every
 layer come from the heap, and packed rows of varying length leave it fragmented: peak RSS grows step after
 step. A fixed threshold of 1 MB stops that: measured on the default CPU run, 6 steps, peak RSS 5,196 MB ->
-4,049 MB, for about a quarter fewer tokens/s (page faults on the fresh mappings). Results do not change.
+4,049 MB, for about 18 % fewer tokens/s (68.2 -> 55.9; page faults on the fresh mappings; docs/benchmarks.md).
+Results do not change.
 STYLEDISTILL_MMAP_THRESHOLD_MB=0 keeps glibc's default (faster, more memory); another number sets another
 threshold.
 """
