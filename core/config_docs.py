@@ -13,7 +13,6 @@ import importlib
 import re
 import sys
 import typing
-from pathlib import Path
 
 from annotated_types import Ge, Le
 from pydantic import BaseModel

@@ -8,6 +8,10 @@ from core.jsonio import read_json
 from core.model import load_causal_lm, load_tokenizer, resolve_model_dir
 
 
+# The train-config keys that say how the run's base model was loaded (and must be loaded again).
+QUANTISATION_KEYS = ("load_in_4bit", "bnb_4bit_quant_type", "bnb_4bit_compute_dtype", "bnb_4bit_use_double_quant")
+
+
 class RunNotFound(FileNotFoundError):
     pass
 

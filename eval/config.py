@@ -5,7 +5,7 @@ from pydantic import model_validator
 
 from core.config import ConfigError, Settings, setting
 from core.sampling import GenerationConfig
-from eval.degeneracy import DEFAULT_LIMITS
+from core.degeneracy import DEFAULT_LIMITS
 
 
 class PerplexityConfig(Settings):

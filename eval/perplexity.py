@@ -2,7 +2,6 @@
 template (system prompt, fixed instruction, text as the assistant reply) and only the text's own tokens are
 scored. Long texts are scored with a sliding window: each window scores `stride` new tokens with up to
 `window - stride` earlier tokens as context; windows from all texts are batched together."""
-from collections import defaultdict
 from dataclasses import dataclass
 
 import numpy as np

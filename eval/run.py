@@ -1,5 +1,6 @@
 """`make eval`: score a trained run against its base model on held-out author text. This file only orchestrates;
-every metric lives in its module (perplexity, degeneracy, copying, stylometry, attribution).
+every metric lives in its module (perplexity, stylometry, attribution; the two guards, core/degeneracy.py and
+core/copying.py, are shared with training's checkpoint selection).
 
     python -m eval.run --run outputs/demo --data data --reference data-reference --config eval/eval.yaml [--set k=v ...]
 
@@ -15,14 +16,14 @@ from pathlib import Path
 
 import numpy as np
 
-from core import offline
+from core import copying, degeneracy, offline
 from core.config import ConfigError, load, to_dict
 from core.figures import training_curves, use_cjk_font
 from core.jsonio import read_jsonl, sha256_file, sha256_tree, write_json, write_jsonl
 from core.manifest import environment
-from core.runs import base_model_dir, load_run_model, read_run
+from core.runs import QUANTISATION_KEYS, base_model_dir, load_run_model, read_run
 from core.seed import seed_everything, stable_unit
-from eval import attribution, copying, degeneracy, figures, perplexity, report, stats, stylometry
+from eval import attribution, figures, perplexity, report, stats, stylometry
 from eval.ab_sheets import write_sheets
 from eval.config import EvalConfig
 from eval.data import EvalInputError, check_tokenizer, load_chunks, load_rows, reference_chunks, system_prompt
@@ -217,7 +218,7 @@ def evaluate(run_dir: Path, data_dir: Path, reference_dir: Path, cfg: EvalConfig
     write_json(out / "manifest.json", {
         "stage": "eval", "run": str(run_dir), "data": str(data_dir), "reference": str(reference_dir),
         "seed": cfg.seed, "config": to_dict(cfg), "environment": environment(), "inputs": inputs,
-        "base_model": {"dir": str(model_dir), "quantisation": quantisation, "tokenizer_fingerprint": fingerprint},
+        "base_model": {"dir": str(model_dir), "quantisation": {key: manifest["config"].get(key) for key in QUANTISATION_KEYS}, "tokenizer_fingerprint": fingerprint},
         "outputs": {name: digest for name, digest in sha256_tree(out).items() if name != "manifest.json"},
         "timings_s": timings})
     return out

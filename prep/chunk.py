@@ -66,12 +66,12 @@ def _units(paragraphs: list[str], max_tokens: int, count: TokenCounter, counts: 
         sentences.extend(parts)
         starts.extend([True] + [False] * (len(parts) - 1))
     units = []
-    for sentence, tokens, starts_paragraph in zip(sentences, count(sentences), starts):
-        if tokens <= max_tokens:
-            units.append(Unit(sentence, tokens, starts_paragraph))
+    for sentence, sentence_tokens, starts_paragraph in zip(sentences, count(sentences), starts):
+        if sentence_tokens <= max_tokens:
+            units.append(Unit(sentence, sentence_tokens, starts_paragraph))
             continue
         counts["long_sentences_split"] += 1
-        pieces = _hard_split(sentence, tokens, max_tokens, count)
+        pieces = _hard_split(sentence, sentence_tokens, max_tokens, count)
         pieces[0].new_paragraph = starts_paragraph
         units.extend(pieces)
     return units

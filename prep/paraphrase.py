@@ -12,14 +12,13 @@ A paraphrase must say what the chunk says in other words. It is rejected (and th
   - keeps fewer than min_keyword_recall of the chunk's content keywords (jieba TF-IDF), so it lost content;
   - copies the chunk (char 5-gram Jaccard above max_jaccard), which would teach the model input == output.
 """
-import hashlib
-import json
 import math
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.jsonio import dumps, write_atomic
+from core.generation_cache import GenerationCache
+from core.jsonio import dumps
 from core.model import model_files_sha256
 from core.seed import stable_unit
 from core.text import cjk_ratio, detect_language
@@ -86,32 +85,7 @@ def rejection_reason(original: str, paraphrase: str, ended: bool, keywords: list
     return None
 
 
-class ParaphraseCache:
-    """JSON map from sha256(salt, seed, batch, position) to the paraphrase and whether it ended; the salt
-    covers the model weights and tokenizer and every generation setting, the seed and the batch what else a
-    paraphrase depends on (a batch's prompts share padding and one random stream). Saved after every batch,
-    so an interrupted run keeps what it paid for."""
-
-    def __init__(self, path: Path, salt: str):
-        self.path = path
-        self.salt = salt
-        self.entries = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-
-    def key(self, seed: int, batch: list[str], position: int) -> str:
-        return hashlib.sha256("\x1f".join([self.salt, str(seed), *batch, "\x1e", str(position)])
-                              .encode("utf-8")).hexdigest()
-
-    def get(self, seed: int, batch: list[str]) -> list[dict] | None:
-        found = [self.entries.get(self.key(seed, batch, i)) for i in range(len(batch))]
-        return None if any(entry is None for entry in found) else found
-
-    def put(self, seed: int, batch: list[str], replies: list[dict]) -> None:
-        for i, reply in enumerate(replies):
-            self.entries[self.key(seed, batch, i)] = reply
-        write_atomic(self.path, dumps(self.entries) + "\n")
-
-
-def paraphrase_chunks(texts: list[str], max_new_tokens: list[int], model_dir: Path, cache: ParaphraseCache,
+def paraphrase_chunks(texts: list[str], max_new_tokens: list[int], model_dir: Path, cache: GenerationCache,
                       generation: dict, counts: Counter) -> list[dict]:
     """{"text", "ended"} for each text, in order; batches are consecutive runs of `texts`, each looked up in
     the cache as a whole and generated with a seed of its own (the batch's position), so a rerun over the same
@@ -164,7 +138,7 @@ def rewrite_inputs(chunks: list[Chunk], cfg: PrepConfig, model_dir: Path, out: P
                   "repetition_penalty": settings.repetition_penalty, "max_new_tokens_ratio": settings.max_new_tokens_ratio}
     # Everything a paraphrase depends on: the weights and tokenizer, the instruction, every generation setting.
     salt = dumps({"model": model_files_sha256(model_dir), "instructions": INSTRUCTIONS, "generation": generation})
-    cache = ParaphraseCache(out / "cache" / "paraphrases.json", salt)
+    cache = GenerationCache(out / "cache" / "paraphrases.json", salt)
     budgets = [max_new_tokens_for(c.tokens, settings.max_new_tokens_ratio) for c in chosen]
     replies = paraphrase_chunks([c.text for c in chosen], budgets, model_dir, cache, generation, counts)
     limits = Limits(settings.min_length_ratio, settings.max_length_ratio, settings.min_keyword_recall,

@@ -1,5 +1,5 @@
-"""Unit tests of the two guards that run before any style number: degenerate text (eval.degeneracy) and
-copying from the training text (eval.copying). Real inputs are passages of the bundled Lu Xun archive and of
+"""Unit tests of the two guards that run before any style number: degenerate text (core.degeneracy) and
+copying from the training text (core.copying). Real inputs are passages of the bundled Lu Xun archive and of
 the Zhu Ziqing archive (the reference author)."""
 import math
 import re
@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from core.text import split_sentences
-from eval.copying import TrainingText, compare_with_author, copy_rows, normalize, summary
-from eval.degeneracy import (DEFAULT_LIMITS, GuardLimits, check_text, distinct_n, flatten, foreign_script_share,
+from core.copying import TrainingText, compare_with_author, copy_rows, normalize, summary
+from core.degeneracy import (DEFAULT_LIMITS, GuardLimits, check_text, distinct_n, flatten, foreign_script_share,
                              longest_repeat_share, script_inventory, script_of, shuffle_within_sentences,
                              system_verdict)
 
