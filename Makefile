@@ -16,7 +16,12 @@ SETUP_STAMP := $(VENV)/.setup-done
 ARCHIVE ?= corpora/luxun-archive
 DATA ?= data
 PREP_CONFIG ?= prep/config.yaml
-CONFIG ?= train/lora_sft.yaml
+# make train STAGE=sft|dpo|cpt picks the stage's config train/lora_$(STAGE).yaml; FROM= a finished run whose
+# adapter training goes on from (init_adapter); stage dpo reads FROM's pairs/ (make pairs RUN=FROM).
+STAGE ?= sft
+CONFIG ?= train/lora_$(STAGE).yaml
+FROM ?=
+PAIRS_CONFIG ?= train/pairs.yaml
 EVAL_CONFIG ?= eval/eval.yaml
 RUN ?= outputs/demo
 # Another human author's archive: the attribution classifier's negatives and the perplexity control. Without
@@ -54,7 +59,7 @@ setup-llamacpp:
 	test -d tests/llamacpp/node_modules/node-llama-cpp || ! command -v npm >/dev/null \
 	  || npm install --prefix tests/llamacpp --ignore-scripts --omit=optional --no-audit --no-fund --loglevel=error
 
-.PHONY: setup-browser setup-go setup-llamacpp setup data reference-data train eval sample merge export chat ab-score demo reproduce reproduce-lock test bench lock clean
+.PHONY: setup-browser setup-go setup-llamacpp setup data reference-data train pairs compare eval sample merge export chat ab-score demo reproduce reproduce-lock test bench lock clean
 
 setup: $(SETUP_STAMP) $(MODEL_DIR)/config.json
 
@@ -77,8 +82,13 @@ $(MODEL_DIR)/config.json: $(SETUP_STAMP)
 data: setup
 	$(PYTHON) -m prep.build_dataset --archive "$(ARCHIVE)" --out "$(DATA)" --config "$(PREP_CONFIG)" $(if $(SET)$(BASE_SET),--set $(BASE_SET) $(SET))
 
+TRAIN_OVERRIDES = $(strip $(BASE_SET) $(if $(FROM),init_adapter=$(FROM)/adapter) $(SET))
 train: setup
-	$(PYTHON) -m train.launch --config "$(CONFIG)" --data "$(DATA)" --run "$(RUN)" --nproc $(NPROC) $(if $(SET)$(BASE_SET),--set $(BASE_SET) $(SET))
+	$(PYTHON) -m train.launch --config "$(CONFIG)" --data "$(DATA)" --run "$(RUN)" --nproc $(NPROC) $(if $(TRAIN_OVERRIDES),--set $(TRAIN_OVERRIDES))
+
+# $(RUN)/pairs/: the author's real continuation vs the run's own, for make train STAGE=dpo FROM=$(RUN)
+pairs: setup
+	$(PYTHON) -m train.pairs --run "$(RUN)" --data "$(DATA)" --config "$(PAIRS_CONFIG)" $(if $(SET),--set $(SET))
 
 reference-data: setup
 	$(PYTHON) -m prep.build_dataset --archive "$(REFERENCE)" --out "$(REFERENCE_DATA)" --config "$(PREP_CONFIG)" --set paraphrase.max_chunks=0 $(BASE_SET)
@@ -107,6 +117,34 @@ demo: setup
 	$(MAKE) train
 	$(MAKE) eval
 	@echo "Report: $(RUN)/eval/report.html"
+
+# make compare: three recipes at one budget of COMPARE_STEPS optimiser steps, each judged by make eval: SFT
+# alone; SFT for half the steps -> make pairs -> DPO for the other half; CPT for half -> SFT for the other half.
+# Table: $(COMPARE_DIR)/compare.md. Finished arms are kept (their files are the targets): delete
+# $(COMPARE_DIR) to start over. TRAIN_SET= / EVAL_SET= reach every train / eval of the comparison.
+COMPARE_DIR ?= outputs/compare
+COMPARE_STEPS ?= 8
+HALF_STEPS = $(shell echo $$(( $(COMPARE_STEPS) / 2 )))
+ADAPTER := adapter/adapter_model.safetensors
+SUBMAKE = $(MAKE) --no-print-directory -o setup -o data -o reference-data
+.SECONDARY:
+$(COMPARE_DIR)/sft/$(ADAPTER):
+	$(SUBMAKE) train STAGE=sft RUN=$(COMPARE_DIR)/sft SET="max_steps=$(COMPARE_STEPS) $(TRAIN_SET)"
+$(COMPARE_DIR)/sft-half/$(ADAPTER):
+	$(SUBMAKE) train STAGE=sft RUN=$(COMPARE_DIR)/sft-half SET="max_steps=$(HALF_STEPS) $(TRAIN_SET)"
+$(COMPARE_DIR)/sft-half/pairs/manifest.json: $(COMPARE_DIR)/sft-half/$(ADAPTER)
+	$(SUBMAKE) pairs RUN=$(COMPARE_DIR)/sft-half SET=
+$(COMPARE_DIR)/sft-dpo/$(ADAPTER): $(COMPARE_DIR)/sft-half/pairs/manifest.json
+	$(SUBMAKE) train STAGE=dpo FROM=$(COMPARE_DIR)/sft-half RUN=$(COMPARE_DIR)/sft-dpo SET="max_steps=$(HALF_STEPS) $(TRAIN_SET)"
+$(COMPARE_DIR)/cpt/$(ADAPTER):
+	$(SUBMAKE) train STAGE=cpt RUN=$(COMPARE_DIR)/cpt SET="max_steps=$(HALF_STEPS) $(TRAIN_SET)"
+$(COMPARE_DIR)/cpt-sft/$(ADAPTER): $(COMPARE_DIR)/cpt/$(ADAPTER)
+	$(SUBMAKE) train STAGE=sft FROM=$(COMPARE_DIR)/cpt RUN=$(COMPARE_DIR)/cpt-sft SET="max_steps=$(HALF_STEPS) $(TRAIN_SET)"
+$(COMPARE_DIR)/%/eval/metrics.json: $(COMPARE_DIR)/%/$(ADAPTER)
+	$(SUBMAKE) eval RUN=$(COMPARE_DIR)/$* SET="$(EVAL_SET)"
+compare: setup data reference-data $(foreach arm,sft sft-dpo cpt-sft,$(COMPARE_DIR)/$(arm)/eval/metrics.json)
+	$(PYTHON) -m eval.compare --out "$(COMPARE_DIR)" "SFT=$(COMPARE_DIR)/sft" "SFT → DPO=$(COMPARE_DIR)/sft-dpo" \
+	  "CPT → SFT=$(COMPARE_DIR)/cpt-sft"
 
 # Rerun the chain into a fresh $(REPRO_DIR) exactly as $(LOCK) records it; any drift exits non-zero naming
 # the file and the stage. reproduce-lock records a lock for ARCHIVE= with the current configs (and the

@@ -41,7 +41,9 @@ def save_png(fig, path: Path, dpi: int = 110) -> Path:
 
 
 def training_curves(log_rows: list[dict], path: Path, title: str) -> Path:
-    """Train and val loss (left) and val perplexity (right) per optimiser step, from train_log.jsonl rows."""
+    """Train and val loss (left) and val perplexity (right; for DPO the val reward accuracy, the share of pairs
+    whose chosen text the adapter prefers over the reference's preference) per optimiser step, from
+    train_log.jsonl rows."""
     use_cjk_font()
     train = [r for r in log_rows if r.get("loss") is not None]
     val = [r for r in log_rows if r.get("eval_loss") is not None]
@@ -50,10 +52,14 @@ def training_curves(log_rows: list[dict], path: Path, title: str) -> Path:
     if val:
         sns.lineplot(x=[r["step"] for r in val], y=[r["eval_loss"] for r in val], ax=ax_loss, marker="o",
                      label="验证 val")
-        perplexity = [r.get("eval_perplexity") or math.exp(r["eval_loss"]) for r in val]  # older logs lack it
-        sns.lineplot(x=[r["step"] for r in val], y=perplexity, ax=ax_ppl, marker="o", color="C2",
-                     label="验证困惑度 val perplexity")
-    ax_loss.set(xlabel="步 step", ylabel="损失 loss (completion tokens)")
-    ax_ppl.set(xlabel="步 step", ylabel="困惑度 perplexity")
+        if "eval_rewards/accuracies" in val[0]:
+            second, label = [r["eval_rewards/accuracies"] for r in val], "验证偏好准确率 val reward accuracy"
+        else:
+            second = [r.get("eval_perplexity") or math.exp(r["eval_loss"]) for r in val]  # older logs lack it
+            label = "验证困惑度 val perplexity"
+        sns.lineplot(x=[r["step"] for r in val], y=second, ax=ax_ppl, marker="o", color="C2", label=label)
+        ax_ppl.set(ylabel=label)
+    ax_loss.set(xlabel="步 step", ylabel="损失 loss")
+    ax_ppl.set(xlabel="步 step")
     fig.suptitle(title)
     return save_png(fig, path, dpi=120)

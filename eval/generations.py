@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from core.generate import generate_chat
 from core.seed import stable_unit
-from core.text import split_sentences
+from core.text import cut_at_sentence
 from core.chunks import ChunkRecord
 
 SYSTEMS = ("base", "adapter", "fewshot")
@@ -37,16 +37,6 @@ def select_prompts(val_rows: list[dict], templates: list[str], count: int, seed:
                    task=r["meta"]["prefix"] if r["meta"]["template"] == "continue" else r["prompt"][-1]["content"],
                    real=r["completion"][0]["content"])
             for i, r in enumerate(chosen)]
-
-
-def cut_at_sentence(text: str, chars: int) -> str:
-    """The longest run of whole sentences within `chars` characters (the first sentence cut if it is longer)."""
-    kept = ""
-    for sentence in split_sentences(text):
-        if len(kept) + len(sentence) > chars:
-            break
-        kept += sentence
-    return (kept or text[:chars]).strip()
 
 
 def fewshot_passages(train_chunks: list[ChunkRecord], k: int, chars: int, seed: int) -> list[str]:

@@ -9,8 +9,10 @@ from transformers import TrainerCallback
 
 from core.jsonio import write_jsonl
 
+DPO_ACCURACY = "eval_rewards/accuracies"   # share of val pairs whose chosen text gets the higher implicit reward
 LOG_KEYS = ("step", "epoch", "loss", "learning_rate", "grad_norm", "eval_loss", "eval_perplexity",
-            "num_input_tokens_seen")
+            "num_input_tokens_seen", "eval_style_score", "eval_style_failing", "eval_style_reasons",
+            "rewards/accuracies", "rewards/margins", "eval_rewards/accuracies", "eval_rewards/margins")
 
 
 class TokenProgress(TrainerCallback):
@@ -38,8 +40,9 @@ class TokenProgress(TrainerCallback):
         if self.bar is not None and logs and "loss" in logs:
             self.bar.write(f"step {state.global_step}: loss {logs['loss']:.4f}")
         if self.bar is not None and logs and "eval_loss" in logs:
-            self.bar.write(f"step {state.global_step}: val loss {logs['eval_loss']:.4f}, "
-                           f"val perplexity {math.exp(logs['eval_loss']):.2f}")
+            second = (f"val reward accuracy {logs[DPO_ACCURACY]:.2f}" if DPO_ACCURACY in logs
+                      else f"val perplexity {math.exp(logs['eval_loss']):.2f}")
+            self.bar.write(f"step {state.global_step}: val loss {logs['eval_loss']:.4f}, {second}")
 
     def on_train_end(self, args, state, control, **kwargs):
         if self.bar is not None:
@@ -47,13 +50,14 @@ class TokenProgress(TrainerCallback):
 
 
 def log_rows(log_history: list[dict]) -> list[dict]:
-    """Trainer log history -> rows of the known keys, with val perplexity = exp(val loss)."""
+    """Trainer log history -> rows of the known keys, with val perplexity = exp(val loss) where the loss is a
+    language-model loss (not DPO's preference loss)."""
     rows = []
     for entry in log_history:
         if "loss" not in entry and "eval_loss" not in entry:
             continue  # the end-of-training summary repeats totals, not a step
         row = {key: entry[key] for key in LOG_KEYS if key in entry}
-        if "eval_loss" in entry:
+        if "eval_loss" in entry and DPO_ACCURACY not in entry:
             row["eval_perplexity"] = math.exp(min(entry["eval_loss"], 50.0))
         rows.append(row)
     return rows

@@ -1,11 +1,17 @@
-"""The training recipe: one (Q)LoRA adapter from the SFT data, with TRL's SFTTrainer.
+"""The training recipe: one (Q)LoRA adapter, trained by TRL in one of three stages (config key `stage`):
+- sft (default): SFTTrainer on the SFT rows (the tokenizer's chat template, loss on the completion only,
+  optional packing);
+- cpt: SFTTrainer on the raw text of the training chunks (no chat template, loss on every token, packed):
+  continued pre-training on the author's prose, alone or before SFT;
+- dpo: DPOTrainer on `make pairs`' preference pairs, starting from init_adapter, which is also the reference.
 
     python -m train.sft --config train/lora_sft.yaml --data data --run outputs/demo [--set key=value ...]
 
 Usually started by train.launch (which also handles several processes). Steps: validate the config and the
-data -> seed -> base model (4-bit if asked) -> LoRA -> SFTTrainer (tokenizer's chat template, loss on the
-completion only, optional packing) -> resume from the last complete checkpoint if there is one -> train ->
-adapter/, train_log.jsonl, curves.png, TensorBoard events and manifest.json in the run folder.
+data -> seed -> base model (4-bit if asked) -> LoRA (fresh, or init_adapter's) -> the stage's trainer ->
+resume from the last complete checkpoint if there is one -> train -> the selected checkpoint's adapter
+(select_checkpoint: last, lowest val loss, or by style, train/selection.py) -> adapter/, train_log.jsonl,
+curves.png, TensorBoard events and manifest.json in the run folder.
 """
 import argparse
 import os
@@ -20,11 +26,11 @@ from core import offline
 offline.enable()  # before anything imports transformers / huggingface_hub
 
 from core.config import ConfigError, to_dict  # noqa: E402
-from core.jsonio import read_json, sha256_tree, write_json  # noqa: E402
+from core.jsonio import read_json, sha256_tree, write_json, write_jsonl  # noqa: E402
 from core.manifest import cpu_model, environment  # noqa: E402
 from core.model import ModelNotFound, load_causal_lm, load_tokenizer, resolve_model_dir, tokenizer_fingerprint  # noqa: E402,E501
 from core.seed import seed_everything  # noqa: E402
-from train.config import TrainConfig, load_config  # noqa: E402
+from train.config import STYLE_METRIC, TrainConfig, load_config  # noqa: E402
 from train.data import DataError, check_tokenizer, load_splits, manifest_sha256  # noqa: E402
 from train.memory import set_mmap_threshold  # noqa: E402
 
@@ -47,7 +53,26 @@ def prepare(args: argparse.Namespace) -> tuple[TrainConfig, Path]:
     cfg = load_config(args.config, args.set)
     model_dir = resolve_model_dir(cfg.base_model)
     check_tokenizer(Path(args.data), model_dir)
+    if cfg.init_adapter:
+        check_init_adapter(cfg, model_dir)
+    if cfg.stage == "dpo":
+        check_tokenizer(Path(cfg.pairs_dir), model_dir)
     return cfg, model_dir
+
+
+def check_init_adapter(cfg: TrainConfig, model_dir: Path) -> None:
+    """The adapter to go on training must exist, sit on this base model and have this config's LoRA shape."""
+    adapter_config = Path(cfg.init_adapter) / "adapter_config.json"
+    if not adapter_config.is_file():
+        raise ConfigError(f"init_adapter: {adapter_config} not found; point it at a finished run's adapter/ "
+                          "(train that run first)")
+    saved = read_json(adapter_config)
+    if resolve_model_dir(saved.get("base_model_name_or_path", "")) != model_dir:
+        raise ConfigError(f"init_adapter: {cfg.init_adapter} was trained on {saved.get('base_model_name_or_path')}, "
+                          f"not on base_model {cfg.base_model}")
+    if (saved.get("r"), saved.get("lora_alpha")) != (cfg.lora_r, cfg.lora_alpha):
+        raise ConfigError(f"init_adapter: {cfg.init_adapter} has r={saved.get('r')}, lora_alpha="
+                          f"{saved.get('lora_alpha')}; set lora_r and lora_alpha to match")
 
 
 def check_same_run(run_dir: Path, cfg: TrainConfig) -> None:
@@ -62,9 +87,10 @@ def check_same_run(run_dir: Path, cfg: TrainConfig) -> None:
 
 
 def build_model(cfg: TrainConfig, model_dir: Path):
-    """Base model (frozen, 4-bit when asked) with fresh LoRA weights; seeded first so they are reproducible."""
+    """Base model (frozen, 4-bit when asked) with fresh LoRA weights (seeded first, so they are reproducible) or
+    init_adapter's, trainable."""
     import torch
-    from peft import LoraConfig, get_peft_model
+    from peft import LoraConfig, PeftModel, get_peft_model
 
     seed_everything(cfg.seed)
     local_rank = int(os.environ.get("LOCAL_RANK", 0))
@@ -74,9 +100,13 @@ def build_model(cfg: TrainConfig, model_dir: Path):
                            device=device)
     model.config.use_cache = False  # the KV cache is for generation; training only wastes memory on it
     seed_everything(cfg.seed)  # loading may draw random numbers; LoRA init must not depend on how many
-    lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-                      target_modules=cfg.lora_target_modules, task_type="CAUSAL_LM")
-    model = get_peft_model(model, lora)
+    if cfg.init_adapter:
+        model = PeftModel.from_pretrained(model, cfg.init_adapter, is_trainable=True)
+        model.peft_config["default"].lora_dropout = cfg.lora_dropout
+    else:
+        lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+                          target_modules=cfg.lora_target_modules, task_type="CAUSAL_LM")
+        model = get_peft_model(model, lora)
     saved = model.peft_config["default"]
     # Relative, as written in the config, so the adapter's bytes do not depend on where the repo is checked out.
     saved.base_model_name_or_path = cfg.base_model
@@ -87,28 +117,41 @@ def build_model(cfg: TrainConfig, model_dir: Path):
     return model
 
 
-def sft_config(cfg: TrainConfig, run_dir: Path):
+def training_arguments(cfg: TrainConfig, run_dir: Path):
+    """TRL's config for the stage: SFTConfig (sft, cpt) or DPOConfig (dpo), the same schedule, checkpoints,
+    seeds and precision for all three, and the checkpoint-selection metric."""
     import torch
-    from trl import SFTConfig
+    from trl import DPOConfig, SFTConfig
 
     precision = cfg.resolved_precision
-    return SFTConfig(
+    common = dict(
         output_dir=str(run_dir / "checkpoints"), run_name=cfg.run_name,
         per_device_train_batch_size=cfg.per_device_batch_size, per_device_eval_batch_size=cfg.per_device_batch_size,
         gradient_accumulation_steps=cfg.gradient_accumulation_steps, learning_rate=cfg.learning_rate,
         max_steps=cfg.max_steps if cfg.max_steps is not None else -1, num_train_epochs=cfg.num_train_epochs,
         warmup_steps=cfg.warmup_steps, lr_scheduler_type=cfg.lr_scheduler_type, weight_decay=cfg.weight_decay,
-        max_length=cfg.max_length, packing=cfg.packing, packing_strategy="bfd", completion_only_loss=True,
-        gradient_checkpointing=cfg.gradient_checkpointing,
+        max_length=cfg.max_length, gradient_checkpointing=cfg.gradient_checkpointing,
         gradient_checkpointing_kwargs={"use_reentrant": False} if cfg.gradient_checkpointing else None,
         eval_strategy="steps", eval_steps=cfg.eval_steps, save_strategy="steps", save_steps=cfg.save_steps,
         save_total_limit=cfg.save_total_limit, logging_steps=cfg.logging_steps,
         seed=cfg.seed, data_seed=cfg.seed, bf16=precision == "bf16", fp16=precision == "fp16",
         use_cpu=not torch.cuda.is_available(), report_to=["tensorboard"], dataloader_num_workers=0,
+        ddp_find_unused_parameters=False,
+    )
+    if cfg.select_checkpoint != "last":
+        # The Trainer keeps the best checkpoint from rotation, records it in its state (so a resumed run knows
+        # it) and loads it at the end; ties keep the earlier step.
+        common.update(load_best_model_at_end=True, greater_is_better=False,
+                      metric_for_best_model="eval_loss" if cfg.select_checkpoint == "loss" else STYLE_METRIC)
+    if cfg.stage == "dpo":
+        return DPOConfig(**common, beta=cfg.dpo_beta, loss_type=[cfg.dpo_loss_type],
+                         include_num_input_tokens_seen="non_padding")
+    return SFTConfig(
+        **common, packing=cfg.packing or cfg.stage == "cpt", packing_strategy="bfd",
+        completion_only_loss=cfg.stage == "sft",
         # Packed batches are one flat sequence without padding; unpacked ones have an attention mask to count by
         # (the pad token is <|im_end|>, which also occurs in real text, so "non_padding" would undercount packs).
-        include_num_input_tokens_seen="all" if cfg.packing else "non_padding",
-        ddp_find_unused_parameters=False,
+        include_num_input_tokens_seen="all" if cfg.packing or cfg.stage == "cpt" else "non_padding",
     )
 
 
@@ -140,7 +183,7 @@ def save_adapter(model, out: Path) -> None:
     """PEFT save into a temp folder, then swapped in: `adapter/` is always either the old or the new one."""
     tmp, old = out.with_name(out.name + ".partial"), out.with_name(out.name + ".old")
     shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(str(tmp))
+    model.save_pretrained(str(tmp), selected_adapters=["default"])   # not DPO's frozen "ref" copy
     if out.exists():
         out.rename(old)
     tmp.rename(out)
@@ -156,16 +199,18 @@ def keep_adapter_in_compute_dtype(model, cfg: TrainConfig) -> None:
     if not cfg.load_in_4bit:
         return
     dtype = getattr(torch, cfg.bnb_4bit_compute_dtype)
-    for parameter in model.parameters():
-        if parameter.requires_grad and parameter.dtype != dtype:
+    for name, parameter in model.named_parameters():
+        # DPO's frozen "ref" copy of the adapter too: the reference pass runs the same matmuls
+        if (parameter.requires_grad or "lora_" in name) and parameter.dtype != dtype:
             parameter.data = parameter.data.to(dtype)
 
 
 def build_trainer(cfg: TrainConfig, model_dir: Path, args: argparse.Namespace):
-    """SFTTrainer over the data's prompt/completion rows: the tokenizer's own chat template renders them, and
-    the loss covers completion tokens only (TRL's default for prompt/completion data, set explicitly)."""
+    """The stage's TRL trainer. sft: prompt/completion rows rendered by the tokenizer's own chat template, loss
+    on completion tokens only (TRL's default for such rows, set explicitly); cpt: raw chunk texts, loss on every
+    token; dpo: prompt/chosen/rejected pairs, the starting adapter as reference (TRL keeps a frozen copy)."""
     from transformers.trainer_callback import ProgressCallback
-    from trl import SFTTrainer
+    from trl import DPOTrainer, SFTTrainer
 
     from train.callbacks import JsonlLog, TokenProgress
     from train.checkpoints import MarkComplete
@@ -173,16 +218,38 @@ def build_trainer(cfg: TrainConfig, model_dir: Path, args: argparse.Namespace):
     run_dir = Path(args.run)
     os.environ["TENSORBOARD_LOGGING_DIR"] = str(run_dir / "tensorboard")
     set_mmap_threshold()   # before the model loads: see train/memory.py
-    train_rows, val_rows = load_splits(args.data, cfg.eval_max_rows)
+    train_rows, val_rows = load_splits(args.data, cfg.eval_max_rows, cfg.stage, cfg.pairs_dir)
     tokenizer = load_tokenizer(model_dir)
     model = build_model(cfg, model_dir)
-    trainer = SFTTrainer(model=model, args=sft_config(cfg, run_dir), train_dataset=train_rows,
-                         eval_dataset=val_rows, processing_class=tokenizer)
+    trainer_class = DPOTrainer if cfg.stage == "dpo" else SFTTrainer
+    trainer = trainer_class(model=model, args=training_arguments(cfg, run_dir), train_dataset=train_rows,
+                            eval_dataset=val_rows, processing_class=tokenizer)
     keep_adapter_in_compute_dtype(trainer.model, cfg)
     trainer.remove_callback(ProgressCallback)
-    for callback in (TokenProgress(), JsonlLog(run_dir / "train_log.jsonl"), MarkComplete()):
+    callbacks = [TokenProgress(), JsonlLog(run_dir / "train_log.jsonl"), MarkComplete()]
+    if cfg.select_checkpoint == "style":
+        from train.selection import StyleProbe, StyleSelection
+
+        probe = StyleProbe.from_data(Path(args.data), cfg.style_prompts, cfg.seed)
+        callbacks.insert(0, StyleSelection(probe, tokenizer, cfg.style_max_new_tokens, cfg.seed))
+    for callback in callbacks:
         trainer.add_callback(callback)
     return trainer
+
+
+def selection_record(cfg: TrainConfig, state, rows: list[dict]) -> dict:
+    """Which evaluated step became adapter/, and why, from the Trainer's state and the log."""
+    evaluated = [{key: row[key] for key in ("step", "eval_loss", STYLE_METRIC, "eval_style_failing")
+                  if key in row} for row in rows if "eval_loss" in row]
+    if cfg.select_checkpoint == "last":
+        return {"by": "last", "chosen_step": state.global_step, "evaluated": evaluated,
+                "why": "select_checkpoint=last: the adapter of the final step"}
+    metric = "eval_loss" if cfg.select_checkpoint == "loss" else STYLE_METRIC
+    chosen = state.best_global_step or state.global_step
+    return {"by": cfg.select_checkpoint, "metric": metric, "chosen_step": chosen, "best_metric": state.best_metric,
+            "evaluated": evaluated,
+            "why": f"lowest {metric} ({state.best_metric:.4f}) of {len(evaluated)} evaluations, at step {chosen}"
+                   if state.best_metric is not None else "no evaluation ran; the final step's adapter"}
 
 
 def train(cfg: TrainConfig, model_dir: Path, args: argparse.Namespace) -> dict:
@@ -199,14 +266,17 @@ def train(cfg: TrainConfig, model_dir: Path, args: argparse.Namespace) -> dict:
     if main_process:
         write_json(run_dir / "config.json", to_dict(cfg))
     trainer = build_trainer(cfg, model_dir, args)
+    if len(trainer.train_dataset) == 0:   # TRL drops rows whose completion max_length cuts off entirely
+        raise DataError(f"no training example of {args.data if cfg.stage != 'dpo' else cfg.pairs_dir} fits in "
+                        f"max_length={cfg.max_length} tokens with its completion; raise max_length")
 
     resume = last_complete(run_dir / "checkpoints", discard_incomplete=main_process)
     if resume is not None:
         print(f"resuming from {resume} (last complete checkpoint)", flush=True)
     try:
         trainer.train(resume_from_checkpoint=str(resume) if resume else None)
-        if not any(e.get("step") == trainer.state.global_step and "eval_loss" in e
-                   for e in trainer.state.log_history):
+        if cfg.select_checkpoint == "last" and not any(e.get("step") == trainer.state.global_step and "eval_loss" in e
+                                                       for e in trainer.state.log_history):
             trainer.evaluate()  # the curve and the manifest should end on the final adapter's val loss
     except torch.OutOfMemoryError:
         sys.exit(f"error: {OOM_ADVICE}")
@@ -215,10 +285,18 @@ def train(cfg: TrainConfig, model_dir: Path, args: argparse.Namespace) -> dict:
         return {}
     save_adapter(trainer.model, run_dir / "adapter")
     rows = log_rows(trainer.state.log_history)
+    write_jsonl(run_dir / "train_log.jsonl", rows)   # with the style scores added after the last log
     training_curves(rows, run_dir / "curves.png", f"{cfg.run_name}: {cfg.base_model}")
-    last_eval = next((r for r in reversed(rows) if "eval_loss" in r), {})
+    selection = selection_record(cfg, trainer.state, rows)
+    chosen_eval = [r for r in rows if "eval_loss" in r and r["step"] <= selection["chosen_step"]]
+    last_eval = chosen_eval[-1] if chosen_eval else {}
     manifest = {
-        "stage": "train", "config": to_dict(cfg), "config_file": str(args.config),
+        "stage": "train", "training_stage": cfg.stage, "config": to_dict(cfg), "config_file": str(args.config),
+        "init_adapter": ({"dir": cfg.init_adapter, "sha256": sha256_tree(Path(cfg.init_adapter))}
+                         if cfg.init_adapter else None),
+        "pairs": ({"dir": cfg.pairs_dir, "manifest_sha256": manifest_sha256(cfg.pairs_dir)}
+                  if cfg.stage == "dpo" else None),
+        "selection": selection,
         "resolved": {"precision": cfg.resolved_precision, "base_model_dir": str(model_dir),
                      "tokenizer_fingerprint": tokenizer_fingerprint(model_dir)},
         "data": {"dir": str(args.data), "manifest_sha256": manifest_sha256(args.data),
@@ -232,8 +310,9 @@ def train(cfg: TrainConfig, model_dir: Path, args: argparse.Namespace) -> dict:
         "outputs": {f"adapter/{name}": digest for name, digest in sha256_tree(run_dir / "adapter").items()},
     }
     write_json(run_dir / "manifest.json", manifest)
-    print(f"adapter written to {run_dir / 'adapter'} (step {trainer.state.global_step}, "
-          f"val loss {last_eval.get('eval_loss')}); log {run_dir / 'train_log.jsonl'}")
+    print(f"adapter written to {run_dir / 'adapter'} (step {selection['chosen_step']} of "
+          f"{trainer.state.global_step}: {selection['why']}; val loss {last_eval.get('eval_loss')}); "
+          f"log {run_dir / 'train_log.jsonl'}")
     return manifest
 
 
