@@ -8,8 +8,10 @@ from core.jsonio import read_json
 from core.model import load_causal_lm, load_tokenizer, resolve_model_dir
 
 
-# The train-config keys that say how the run's base model was loaded (and must be loaded again).
-QUANTISATION_KEYS = ("load_in_4bit", "bnb_4bit_quant_type", "bnb_4bit_compute_dtype", "bnb_4bit_use_double_quant")
+# The train-config keys that say how the run's base model was loaded (and must be loaded again), and the
+# core.model.load_causal_lm argument each one is.
+QUANTISATION_KEYS = {"load_in_4bit": "load_in_4bit", "bnb_4bit_quant_type": "quant_type",
+                     "bnb_4bit_compute_dtype": "compute_dtype", "bnb_4bit_use_double_quant": "double_quant"}
 
 
 class RunNotFound(FileNotFoundError):
@@ -37,9 +39,9 @@ def load_run_model(run: Path, manifest: dict, as_trained: bool = True):
     cfg = manifest["config"]
     model_dir = base_model_dir(manifest)
     if as_trained:
-        model = load_causal_lm(model_dir, load_in_4bit=cfg["load_in_4bit"], quant_type=cfg["bnb_4bit_quant_type"],
-                               compute_dtype=cfg["bnb_4bit_compute_dtype"],
-                               double_quant=cfg["bnb_4bit_use_double_quant"], adapter=run / "adapter")
+        # load_causal_lm's defaults stand in for keys a manifest does not record (a run trained without 4 bit)
+        settings = {argument: cfg[key] for key, argument in QUANTISATION_KEYS.items() if key in cfg}
+        model = load_causal_lm(model_dir, adapter=run / "adapter", **settings)
     else:
         model = load_causal_lm(model_dir, load_in_4bit=False, compute_dtype="float32", adapter=run / "adapter",
                                device="cpu")

@@ -47,22 +47,27 @@ def split_sentences(text: str) -> list[str]:
     return [p for p in parts if p]
 
 
-def cut_at_sentence(text: str, chars: int, cut_inside: bool = True) -> str:
-    """The longest run of whole sentences within `chars` characters. When even the first sentence is longer:
-    that sentence cut at `chars` (cut_inside), or "" (a caller that must end on a sentence end)."""
+def cut_at_sentence(text: str, chars: int) -> str:
+    """The longest run of whole sentences within `chars` characters (the first sentence cut if it is longer)."""
     kept = ""
     for sentence in split_sentences(text):
         if len(kept) + len(sentence) > chars:
             break
         kept += sentence
-    return (kept or (text[:chars] if cut_inside else "")).strip()
+    return (kept or text[:chars]).strip()
+
+
+def sentence_prefixes(text: str) -> list[str]:
+    """Every start of `text` that ends at a sentence end (stripped), shortest first; an unfinished tail is
+    never one."""
+    return [text[:match.end()].strip() for match in _SENTENCE_END.finditer(text)]
 
 
 def complete_sentences(text: str) -> str:
     """`text` up to the end of its last finished sentence: a reply cut off by a token limit loses its
     unfinished tail ("" when no sentence was finished)."""
-    ends = [match.end() for match in _SENTENCE_END.finditer(text)]
-    return text[:ends[-1]].strip() if ends else ""
+    prefixes = sentence_prefixes(text)
+    return prefixes[-1] if prefixes else ""
 
 
 def split_paragraphs(text: str) -> list[str]:

@@ -218,7 +218,8 @@ def evaluate(run_dir: Path, data_dir: Path, reference_dir: Path, cfg: EvalConfig
     write_json(out / "manifest.json", {
         "stage": "eval", "run": str(run_dir), "data": str(data_dir), "reference": str(reference_dir),
         "seed": cfg.seed, "config": to_dict(cfg), "environment": environment(), "inputs": inputs,
-        "base_model": {"dir": str(model_dir), "quantisation": {key: manifest["config"].get(key) for key in QUANTISATION_KEYS}, "tokenizer_fingerprint": fingerprint},
+        "base_model": {"dir": str(model_dir), "tokenizer_fingerprint": fingerprint,
+                       "quantisation": {key: manifest["config"].get(key) for key in QUANTISATION_KEYS}},
         "outputs": {name: digest for name, digest in sha256_tree(out).items() if name != "manifest.json"},
         "timings_s": timings})
     return out

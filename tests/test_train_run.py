@@ -12,6 +12,7 @@ import pytest
 from conftest import attempted_connections, guarded_env
 from core.jsonio import write_json, write_jsonl
 from core.model import DEFAULT_MODEL_DIR, tokenizer_fingerprint
+from core.chunks import ChunkRecord
 from core.rows import RowMeta, SftRow
 from core.manifest import REPO_ROOT
 
@@ -23,7 +24,8 @@ TINY = ["max_steps=2", "max_length=128", "lora_r=4", "lora_alpha=8", "per_device
 
 
 def build_tiny_data(out: Path, n_train: int = 12, n_val: int = 4) -> Path:
-    """Chat rows of real Lu Xun paragraphs in the `make data` format, with a manifest for the bundled model."""
+    """Chat rows of real Lu Xun paragraphs in the `make data` format (each paragraph one chunk of its own
+    article, in chunks.jsonl too), with a manifest for the bundled model."""
     paragraphs = []
     for md in sorted(ARCHIVE.rglob("*.md"))[1:]:
         body = md.read_text(encoding="utf-8").split("---", 2)[-1]
@@ -39,6 +41,9 @@ def build_tiny_data(out: Path, n_train: int = 12, n_val: int = 4) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     write_jsonl(out / "sft_train.jsonl", rows[:n_train])
     write_jsonl(out / "sft_val.jsonl", rows[n_train:])
+    write_jsonl(out / "chunks.jsonl", [ChunkRecord(
+        article_id=f"tiny{i}", chunk_id=f"tiny{i}#0", chunk_index=0, split="train" if i < n_train else "val", text=p,
+        tokens=len(p), lang="zh", title="tiny").as_json() for i, p in enumerate(paragraphs[:n_train + n_val])])
     write_json(out / "manifest.json", {"stage": "data", "tokenizer": {
         "fingerprint": tokenizer_fingerprint(REPO_ROOT / DEFAULT_MODEL_DIR), "model_dir": DEFAULT_MODEL_DIR}})
     return out
@@ -50,10 +55,10 @@ def tiny_data(tmp_path_factory) -> Path:
 
 
 def run_train(data: Path, run: Path, *overrides: str, guard_log: Path | None = None, nproc: int = 1,
-              wait: bool = True, **extra_env: str):
+              wait: bool = True, config: str = "train/lora_sft.yaml", **extra_env: str):
     """`make train`'s command line in a subprocess (optionally with every network call refused and logged)."""
     env = guarded_env(guard_log, **extra_env) if guard_log is not None else dict(os.environ, **extra_env)
-    command = [sys.executable, "-m", "train.launch", "--config", "train/lora_sft.yaml", "--data", str(data),
+    command = [sys.executable, "-m", "train.launch", "--config", config, "--data", str(data),
                "--run", str(run), "--nproc", str(nproc), "--set", *TINY, *overrides]
     process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                text=True)

@@ -33,7 +33,7 @@ from core.pairs import PAIR_FILES  # noqa: E402
 from core.rows import RowFileError, read_rows  # noqa: E402
 from core.runs import QUANTISATION_KEYS, RunNotFound, base_model_dir, load_run_model, read_run  # noqa: E402
 from core.seed import stable_unit  # noqa: E402
-from core.text import complete_sentences, cut_at_sentence  # noqa: E402
+from core.text import complete_sentences, sentence_prefixes  # noqa: E402
 from train.config import PairsConfig, load_pairs_config  # noqa: E402
 
 PAIRS_CONFIG_HINT = "the pairs config (train/pairs.yaml, or SET=)"
@@ -41,15 +41,15 @@ REASONS = ("rejected_unfinished", "rejected_copies_author", "no_common_cut", "to
 
 
 def matched_cut(chosen: str, rejected: str, tolerance: float) -> tuple[str, str]:
-    """Both texts cut at sentence ends until their lengths differ by at most `tolerance` of the shorter one:
-    the longer is cut back to the shorter one's length, in turn (each cut shortens one text, so this ends;
-    with "" when a text has no sentence end short enough)."""
-    while chosen and rejected and abs(len(chosen) - len(rejected)) > tolerance * min(len(chosen), len(rejected)):
-        if len(chosen) > len(rejected):
-            chosen = cut_at_sentence(chosen, len(rejected), cut_inside=False)
-        else:
-            rejected = cut_at_sentence(rejected, len(chosen), cut_inside=False)
-    return chosen, rejected
+    """The longest starts of both texts that end at sentence ends and differ in length by at most `tolerance`
+    of the shorter one (ties: the longer pair); ("", "") when no such pair exists."""
+    best, best_key = ("", ""), (0, 0)
+    for a in sentence_prefixes(chosen):
+        for b in sentence_prefixes(rejected):
+            key = (min(len(a), len(b)), len(a) + len(b))
+            if abs(len(a) - len(b)) <= tolerance * key[0] and key > best_key:
+                best, best_key = (a, b), key
+    return best
 
 
 def make_pair(row: dict, reply: Reply, author: TrainingText, source: str, cfg: PairsConfig) -> tuple[dict | None, str]:
