@@ -6,6 +6,7 @@ the line and what to do instead of somewhere inside a trainer."""
 import typing
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Callable
 
 from core.jsonio import read_jsonl
 
@@ -58,10 +59,12 @@ _META_TYPES = {f.name: typing.get_args(f.type) or (f.type,) for f in fields(RowM
 _REQUIRED = set(_META_TYPES) - {"prefix"}
 
 
-def _messages_ok(messages, roles: list[str]) -> bool:
+def messages_ok(messages, roles: list[str], non_empty: bool = False) -> bool:
+    """Is `messages` a chat message list with exactly these roles (and, if asked, no empty content)?"""
     return (isinstance(messages, list) and len(messages) == len(roles)
             and all(isinstance(m, dict) and set(m) == {"role", "content"} and m["role"] == role
-                    and isinstance(m["content"], str) for m, role in zip(messages, roles)))
+                    and isinstance(m["content"], str) and (m["content"] or not non_empty)
+                    for m, role in zip(messages, roles)))
 
 
 def _meta_ok(meta) -> bool:
@@ -74,20 +77,28 @@ def _meta_ok(meta) -> bool:
 def check_row(row) -> bool:
     """Is `row` (parsed JSON) an SFT row as SftRow.as_json writes it?"""
     return (isinstance(row, dict) and set(row) == {"prompt", "completion", "meta"}
-            and _messages_ok(row["prompt"], ["system", "user"]) and _messages_ok(row["completion"], ["assistant"])
+            and messages_ok(row["prompt"], ["system", "user"]) and messages_ok(row["completion"], ["assistant"])
             and _meta_ok(row["meta"]))
+
+
+def read_checked(path: Path, check: Callable[[object], bool], error: type[Exception], missing: str,
+                 not_one: str) -> list:
+    """Every line of a JSONL contract file as parsed JSON, in file order, each passing `check`; else `error`
+    with `missing` (no file) or the file, the line number and `not_one`."""
+    if not path.is_file():
+        raise error(f"{path} is missing: {missing}")
+    records = read_jsonl(path)
+    for number, record in enumerate(records, 1):
+        if not check(record):
+            raise error(f"{path}:{number}: {not_one}")
+    return records
 
 
 def read_rows(data_dir: str | Path, split: str) -> list[dict]:
     """The rows of one split of $(DATA), each checked against the contract, as parsed JSON, in file order."""
-    path = Path(data_dir) / SPLIT_FILES[split]
-    if not path.is_file():
-        raise RowFileError(f"{path} is missing: build the data first (`make data DATA={data_dir}`), or point DATA= "
-                           f"at a folder that `make data` wrote")
-    rows = read_jsonl(path)
-    for number, row in enumerate(rows, 1):
-        if not check_row(row):
-            raise RowFileError(f"{path}:{number}: not an SFT row (prompt = system + user message, completion = one "
-                               f"assistant message, meta with {', '.join(_META_TYPES)}; see docs/data-format.md); "
-                               f"rebuild with `make data DATA={data_dir}`")
-    return rows
+    return read_checked(Path(data_dir) / SPLIT_FILES[split], check_row, RowFileError,
+                        f"build the data first (`make data DATA={data_dir}`), or point DATA= at a folder that "
+                        f"`make data` wrote",
+                        f"not an SFT row (prompt = system + user message, completion = one assistant message, meta "
+                        f"with {', '.join(_META_TYPES)}; see docs/data-format.md); rebuild with "
+                        f"`make data DATA={data_dir}`")
