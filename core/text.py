@@ -7,10 +7,10 @@ import numpy as np
 _CJK = ((0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF))
 _LETTER = ((0x41, 0x5A), (0x61, 0x7A))
 
-# A sentence ends at Chinese 。！？；… (runs of them too), or at English .!? followed by whitespace;
+# A sentence ends at Chinese 。！？；… (runs of them too), or at English .!? followed by whitespace or the end;
 # closing quotes/brackets that follow the mark stay with the sentence they close.
 _SENTENCE_END = re.compile(
-    r"(?:[。！？；!?]+|…+|\.{3,}|(?<=[A-Za-z0-9\)\"'])[.!?]+(?=\s))[”’」』）)\]\"']*\s*"
+    r"(?:[。！？；!?]+|…+|\.{3,}|(?<=[A-Za-z0-9\)\"'])[.!?]+(?=\s|$))[”’」』）)\]\"']*\s*"
 )
 
 

@@ -43,8 +43,8 @@ def row(name: str, run: Path) -> dict:
     reasons = ", ".join(f"{reason} {n}" for reason, n in guard["by_reason"].items() if n)
     return {
         "name": name, "run": str(run), "recipe": chain,
-        "recipe_text": " → ".join(f"{step['stage'].upper()} {step['steps']}" for step in chain),
-        "steps": sum(step["steps"] for step in chain),
+        "recipe_text": " → ".join(f"{step['stage'].upper()} {step['chosen_step'] or step['steps']}" for step in chain),
+        "steps": sum(step["chosen_step"] or step["steps"] for step in chain),
         "perplexity_change": perplexity["author_heldout"]["relative_change"],
         "author_specific_gain": perplexity["author_specific_gain"]["difference_in_relative_change"],
         "guard": {"failing": guard["failing"], "n": guard["n"], "flagged": guard["flagged"], "reasons": reasons},

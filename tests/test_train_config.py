@@ -60,7 +60,7 @@ def test_bad_settings_name_the_key(override, words):
 @pytest.mark.parametrize("overrides, words", [
     (["stage=dpo"], ["init_adapter", "FROM="]),
     (["pairs=outputs/x/pairs"], ["only stage dpo"]),
-    (["select_checkpoint=style", "eval_steps=4", "save_steps=6"], ["multiple of eval_steps"]),
+    (["select_checkpoint=style", "eval_steps=4", "save_steps=8"], ["save_steps (8) equal to eval_steps (4)"]),
     (["dpo_loss_type=simpo"], ["dpo_loss_type", "not one of"]),
     (["select_checkpoint=best"], ["select_checkpoint", "not one of"]),
 ])
@@ -87,11 +87,13 @@ def test_init_adapter_must_fit_the_base_and_the_lora_shape(tmp_path):
 
     with pytest.raises(ConfigError, match="not found"):
         prepare()
-    write_json(adapter / "adapter_config.json", {"base_model_name_or_path": DEFAULT_MODEL_DIR, "r": 4, "lora_alpha": 8})
-    with pytest.raises(ConfigError, match="r=4, lora_alpha=8; set lora_r and lora_alpha to match"):
+    write_json(adapter / "adapter_config.json", {"base_model_name_or_path": DEFAULT_MODEL_DIR, "r": 4, "lora_alpha": 8,
+                                                 "lora_dropout": 0.0})
+    with pytest.raises(ConfigError, match="lora_r=4, lora_alpha=8, lora_dropout=0.0; set these keys to match"):
         prepare()
     assert prepare("lora_r=4", "lora_alpha=8")[0].init_adapter == str(adapter)
-    write_json(adapter / "adapter_config.json", {"base_model_name_or_path": "models/gemma-3-270m", "r": 4, "lora_alpha": 8})
+    write_json(adapter / "adapter_config.json", {"base_model_name_or_path": "models/gemma-3-270m", "r": 4, "lora_alpha": 8,
+                                                 "lora_dropout": 0.0})
     with pytest.raises(Exception, match="gemma-3-270m"):   # another base model (or its folder missing)
         prepare("lora_r=4", "lora_alpha=8")
 

@@ -14,7 +14,7 @@ import pytest
 from core.chunks import read_chunks
 from core.copying import TrainingText
 from core.generate import Reply
-from core.jsonio import read_json, read_jsonl, sha256_tree, write_json, write_jsonl
+from core.jsonio import read_json, read_jsonl, sha256_file, sha256_tree, write_json, write_jsonl
 from core.manifest import REPO_ROOT
 from core.model import DEFAULT_MODEL_DIR
 from core.pairs import check_pair, read_pairs
@@ -146,6 +146,14 @@ def test_checkpoint_selection_keeps_the_step_the_score_says(data, tmp_path, monk
     assert any((adapter[k] != last[k]).any() for k in last)   # control: the last step is another adapter
     assert [r["eval_style_score"] for r in read_jsonl(run / "train_log.jsonl") if "eval_style_score" in r] == [
         0.31, 2.4, 0.77]
+    # Scoring generates with the model mid-training; it must not change what is trained: the style run's last
+    # step is the adapter a run without selection ends with.
+    plain = tmp_path / "plain"
+    args = sft.parse_args(["--data", str(data), "--run", str(plain), "--set", *TINY, "max_steps=3", "eval_steps=1",
+                           "save_steps=1", "load_in_4bit=false"])
+    sft.train(*sft.prepare(args), args)
+    plain_adapter = load_file(plain / "adapter" / "adapter_model.safetensors")
+    assert all((plain_adapter[k] == last[k]).all() for k in last)
 
 
 def test_cpt_learns_every_token_of_the_raw_text_without_a_chat_template(data, tmp_path):
@@ -167,14 +175,18 @@ def test_cpt_learns_every_token_of_the_raw_text_without_a_chat_template(data, tm
     assert tokenizer.decode(ids[0][:20]) in text   # packed raw chunk text, as written
 
 
-def dpo_pairs(data: Path, out: Path) -> Path:
-    """Pairs in `make pairs`' format without a generation: the author's continuation over Zhu Ziqing's prose."""
+def dpo_pairs(data: Path, run: Path) -> Path:
+    """Pairs in `make pairs`' format for `run`, without a generation: the author's continuation over Zhu
+    Ziqing's prose."""
+    out = run / "pairs"
     author = TrainingText([c.text for c in read_chunks(data)])
     for split in ("train", "val"):
         made = [make_pair(row, Reply(zhu_prose()[i * 40:], True), author, "test", PairsConfig(min_chars=10))
                 for i, row in enumerate(continue_rows(data, split))]
         write_jsonl(out / f"pairs_{split}.jsonl", [pair for pair, _ in made if pair])
-    write_json(out / "manifest.json", {"tokenizer": read_json(data / "manifest.json")["tokenizer"]})
+    write_json(out / "manifest.json", {"tokenizer": read_json(data / "manifest.json")["tokenizer"],
+                                       "adapter_sha256": sha256_tree(run / "adapter"),
+                                       "data": {"manifest_sha256": sha256_file(data / "manifest.json")}})
     return out
 
 
@@ -185,9 +197,17 @@ DPO = ["max_length=512", "per_device_batch_size=1", "gradient_accumulation_steps
 def test_dpo_from_the_sft_adapter_reproducible_and_resumable(data, tmp_path):
     sft_run = tmp_path / "sft"
     run_train(data, sft_run, "max_steps=1", "load_in_4bit=false")
-    pairs = dpo_pairs(data, sft_run / "pairs")
+    pairs = dpo_pairs(data, sft_run)
     assert len(read_pairs(pairs, "train")) >= 4
     start = [f"init_adapter={sft_run / 'adapter'}", *DPO]
+    from train import sft
+
+    stale = sft.parse_args(["--config", "train/lora_dpo.yaml", "--data", str(data), "--run", str(tmp_path / "x"),
+                            "--set", *TINY, *start])
+    write_json(pairs / "manifest.json", {**read_json(pairs / "manifest.json"), "adapter_sha256": "0" * 64})
+    with pytest.raises(Exception, match="another adapter"):   # pairs of an adapter retrained since are refused
+        sft.prepare(stale)
+    dpo_pairs(data, sft_run)
     runs = [tmp_path / "a", tmp_path / "b"]
     processes = [run_train(data, run, *start, wait=False, config="train/lora_dpo.yaml") for run in runs]
     for process in processes:

@@ -113,9 +113,10 @@ class TrainConfig(Settings):
                               "FROM=outputs/demo, which sets init_adapter=outputs/demo/adapter)")
         if self.pairs and self.stage != "dpo":
             raise ConfigError(f"pairs: only stage dpo reads preference pairs (stage is {self.stage})")
-        if self.select_checkpoint != "last" and self.save_steps % self.eval_steps:
-            raise ConfigError(f"select_checkpoint={self.select_checkpoint} keeps an evaluated checkpoint: save_steps "
-                              f"({self.save_steps}) must be a multiple of eval_steps ({self.eval_steps})")
+        if self.select_checkpoint != "last" and self.save_steps != self.eval_steps:
+            raise ConfigError(f"select_checkpoint={self.select_checkpoint} keeps the best evaluated step's checkpoint, "
+                              f"so every evaluated step needs one: set save_steps ({self.save_steps}) equal to "
+                              f"eval_steps ({self.eval_steps})")
         return self
 
     @property

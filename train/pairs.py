@@ -36,6 +36,8 @@ from core.seed import stable_unit  # noqa: E402
 from core.text import complete_sentences, sentence_prefixes  # noqa: E402
 from train.config import PairsConfig, load_pairs_config  # noqa: E402
 
+# The settings a rejected text depends on (the cut and the filters apply after the cache).
+GENERATION_KEYS = ("source", "max_new_tokens", "batch_size", "temperature", "top_p", "repetition_penalty", "seed")
 PAIRS_CONFIG_HINT = "the pairs config (train/pairs.yaml, or SET=)"
 REASONS = ("rejected_unfinished", "rejected_copies_author", "no_common_cut", "too_short", "rejected_equals_chosen")
 
@@ -130,7 +132,7 @@ def build(run: Path, data_dir: Path, out: Path, cfg: PairsConfig) -> dict:
     model_dir = base_model_dir(manifest)
     data_manifest = check_data_tokenizer(data_dir, model_dir)
     author = TrainingText([c.text for c in read_chunks(data_dir)])
-    generation = {key: value for key, value in to_dict(cfg).items() if key not in ("max_train_pairs", "max_val_pairs")}
+    generation = {key: getattr(cfg, key) for key in GENERATION_KEYS}
     # Everything a rejected text depends on besides its batch: weights, tokenizer, adapter, how they were loaded,
     # and every generation setting.
     salt = dumps({"model": model_files_sha256(model_dir),

@@ -1,7 +1,8 @@
 """The training recipe: one (Q)LoRA adapter, trained by TRL in one of three stages (config key `stage`):
 - sft (default): SFTTrainer on the SFT rows (the tokenizer's chat template, loss on the completion only,
   optional packing);
-- cpt: SFTTrainer on the raw text of the training chunks (no chat template, loss on every token, packed):
+- cpt: SFTTrainer on the raw text of the training chunks (no chat template, loss on every token but each
+  chunk's first, packed):
   continued pre-training on the author's prose, alone or before SFT;
 - dpo: DPOTrainer on `make pairs`' preference pairs, starting from init_adapter, which is also the reference.
 
@@ -31,6 +32,7 @@ from core.manifest import cpu_model, environment  # noqa: E402
 from core.model import ModelNotFound, load_causal_lm, load_tokenizer, resolve_model_dir, tokenizer_fingerprint  # noqa: E402,E501
 from core.seed import seed_everything  # noqa: E402
 from train.config import STYLE_METRIC, TrainConfig, load_config  # noqa: E402
+from core.rows import read_rows  # noqa: E402
 from train.data import DataError, check_tokenizer, load_splits, manifest_sha256  # noqa: E402
 from train.memory import set_mmap_threshold  # noqa: E402
 
@@ -56,8 +58,24 @@ def prepare(args: argparse.Namespace) -> tuple[TrainConfig, Path]:
     if cfg.init_adapter:
         check_init_adapter(cfg, model_dir)
     if cfg.stage == "dpo":
-        check_tokenizer(Path(cfg.pairs_dir), model_dir)
+        check_pairs(cfg, Path(args.data), model_dir)
+    if cfg.select_checkpoint == "style" and not any(r["meta"]["template"] == "continue"
+                                                    for r in read_rows(args.data, "val")):
+        raise ConfigError(f"select_checkpoint=style generates continuations of validation openings, and "
+                          f"{args.data} has no continue rows in its validation split; use select_checkpoint=loss")
     return cfg, model_dir
+
+
+def check_pairs(cfg: TrainConfig, data_dir: Path, model_dir: Path) -> None:
+    """Stage dpo's pairs must be the ones `make pairs` made from this adapter and this data: pairs of another
+    adapter are not its own continuations, and pairs of another split could put validation text in training."""
+    pairs_manifest = check_tokenizer(Path(cfg.pairs_dir), model_dir)
+    if pairs_manifest.get("adapter_sha256") != sha256_tree(Path(cfg.init_adapter)):
+        raise ConfigError(f"{cfg.pairs_dir} was made by another adapter than init_adapter {cfg.init_adapter} (was "
+                          "it retrained since?); rebuild the pairs with `make pairs RUN=<its run>`")
+    if pairs_manifest.get("data", {}).get("manifest_sha256") != manifest_sha256(data_dir):
+        raise ConfigError(f"{cfg.pairs_dir} was made from other data than {data_dir}; rebuild the pairs with "
+                          f"`make pairs DATA={data_dir}`, or train with the DATA they were made from")
 
 
 def check_init_adapter(cfg: TrainConfig, model_dir: Path) -> None:
@@ -70,9 +88,11 @@ def check_init_adapter(cfg: TrainConfig, model_dir: Path) -> None:
     if resolve_model_dir(saved.get("base_model_name_or_path", "")) != model_dir:
         raise ConfigError(f"init_adapter: {cfg.init_adapter} was trained on {saved.get('base_model_name_or_path')}, "
                           f"not on base_model {cfg.base_model}")
-    if (saved.get("r"), saved.get("lora_alpha")) != (cfg.lora_r, cfg.lora_alpha):
-        raise ConfigError(f"init_adapter: {cfg.init_adapter} has r={saved.get('r')}, lora_alpha="
-                          f"{saved.get('lora_alpha')}; set lora_r and lora_alpha to match")
+    shape = {"lora_r": saved.get("r"), "lora_alpha": saved.get("lora_alpha"), "lora_dropout": saved.get("lora_dropout")}
+    if shape != {"lora_r": cfg.lora_r, "lora_alpha": cfg.lora_alpha, "lora_dropout": cfg.lora_dropout}:
+        raise ConfigError(f"init_adapter: {cfg.init_adapter} was made with "
+                          f"{', '.join(f'{key}={value}' for key, value in shape.items())}; set these keys to match "
+                          "(its target modules are used as saved)")
 
 
 def check_same_run(run_dir: Path, cfg: TrainConfig) -> None:
@@ -102,7 +122,6 @@ def build_model(cfg: TrainConfig, model_dir: Path):
     seed_everything(cfg.seed)  # loading may draw random numbers; LoRA init must not depend on how many
     if cfg.init_adapter:
         model = PeftModel.from_pretrained(model, cfg.init_adapter, is_trainable=True)
-        model.peft_config["default"].lora_dropout = cfg.lora_dropout
     else:
         lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
                           target_modules=cfg.lora_target_modules, task_type="CAUSAL_LM")
@@ -245,11 +264,18 @@ def selection_record(cfg: TrainConfig, state, rows: list[dict]) -> dict:
         return {"by": "last", "chosen_step": state.global_step, "evaluated": evaluated,
                 "why": "select_checkpoint=last: the adapter of the final step"}
     metric = "eval_loss" if cfg.select_checkpoint == "loss" else STYLE_METRIC
-    chosen = state.best_global_step or state.global_step
-    return {"by": cfg.select_checkpoint, "metric": metric, "chosen_step": chosen, "best_metric": state.best_metric,
-            "evaluated": evaluated,
-            "why": f"lowest {metric} ({state.best_metric:.4f}) of {len(evaluated)} evaluations, at step {chosen}"
-                   if state.best_metric is not None else "no evaluation ran; the final step's adapter"}
+    record = {"by": cfg.select_checkpoint, "metric": metric, "best_metric": state.best_metric, "evaluated": evaluated}
+    best = state.best_model_checkpoint
+    if state.best_metric is None:
+        return {**record, "chosen_step": state.global_step, "why": "no evaluation ran; the final step's adapter"}
+    if not best or not Path(best).is_dir() or not best.endswith(f"checkpoint-{state.best_global_step}"):
+        # A kill -9 between the Trainer's rotation and the new checkpoint's completion can lose the best one.
+        return {**record, "chosen_step": state.global_step,
+                "why": f"the best step's checkpoint (step {state.best_global_step}) is gone (a run killed while "
+                       "saving); the final step's adapter is kept"}
+    chosen = state.best_global_step
+    return {**record, "chosen_step": chosen,
+            "why": f"lowest {metric} ({state.best_metric:.4f}) of {len(evaluated)} evaluations, at step {chosen}"}
 
 
 def train(cfg: TrainConfig, model_dir: Path, args: argparse.Namespace) -> dict:
@@ -280,6 +306,7 @@ def train(cfg: TrainConfig, model_dir: Path, args: argparse.Namespace) -> dict:
             trainer.evaluate()  # the curve and the manifest should end on the final adapter's val loss
     except torch.OutOfMemoryError:
         sys.exit(f"error: {OOM_ADVICE}")
+    keep_adapter_in_compute_dtype(trainer.model, cfg)   # loading the best checkpoint casts the adapter to float32
 
     if not trainer.is_world_process_zero():
         return {}
