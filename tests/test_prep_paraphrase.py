@@ -9,7 +9,8 @@ from core.config import load
 from core.jsonio import read_json, read_jsonl
 from prep.build_dataset import OUTPUTS, build
 from prep.config import PrepConfig
-from prep.paraphrase import Limits, ParaphraseCache, keyword_recall, max_new_tokens_for, rejection_reason
+from core.generation_cache import GenerationCache
+from prep.paraphrase import Limits, keyword_recall, max_new_tokens_for, rejection_reason
 from prep.templates import keywords
 
 ORIGINAL = ("我家的后面有一个很大的园，相传叫作百草园。现在是早已并屋子一起卖给朱文公的子孙了，连那最末次的相见也已经隔了"
@@ -77,14 +78,14 @@ def test_paraphrases_become_rewrite_rows_and_are_cached(tmp_path):
 
 
 def test_cache_key_covers_the_batch_and_the_salt(tmp_path):
-    cache = ParaphraseCache(tmp_path / "cache.json", salt="weights-a")
+    cache = GenerationCache(tmp_path / "cache.json", salt="weights-a")
     replies = [{"text": "一", "ended": True}, {"text": "二", "ended": False}]
     cache.put(7, ["甲", "甲"], replies)      # the same text twice keeps both replies, by position
     assert cache.get(7, ["甲", "甲"]) == replies
     assert cache.get(7, ["甲"]) is None and cache.get(7, ["乙", "甲"]) is None       # other companions
     assert cache.get(8, ["甲", "甲"]) is None                                        # another seed (position)
-    assert ParaphraseCache(tmp_path / "cache.json", salt="weights-b").get(7, ["甲", "甲"]) is None
-    assert ParaphraseCache(tmp_path / "cache.json", salt="weights-a").get(7, ["甲", "甲"]) == replies  # reloaded
+    assert GenerationCache(tmp_path / "cache.json", salt="weights-b").get(7, ["甲", "甲"]) is None
+    assert GenerationCache(tmp_path / "cache.json", salt="weights-a").get(7, ["甲", "甲"]) == replies  # reloaded
 
 
 def test_cpu_default_leaves_rewrite_off_and_gpu_data_profiles_turn_it_on():
