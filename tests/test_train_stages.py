@@ -208,6 +208,17 @@ def test_dpo_from_the_sft_adapter_reproducible_and_resumable(data, tmp_path):
     with pytest.raises(Exception, match="another adapter"):   # pairs of an adapter retrained since are refused
         sft.prepare(stale)
     dpo_pairs(data, sft_run)
+
+    # QLoRA: TRL rounds the trainable LoRA weights of a 4-bit model to bf16 after copying its reference; both
+    # must still start as the SFT adapter's exact weights.
+    from safetensors.torch import load_file
+
+    quantised = sft.parse_args(["--config", "train/lora_dpo.yaml", "--data", str(data), "--run", str(tmp_path / "q"),
+                                "--set", *TINY, f"init_adapter={sft_run / 'adapter'}", "load_in_4bit=true"])
+    parameters = dict(sft.build_trainer(*sft.prepare(quantised), quantised).model.named_parameters())
+    for name, weight in load_file(sft_run / "adapter" / "adapter_model.safetensors").items():
+        for adapter in ("default", "ref"):
+            assert bool((parameters[name.replace(".weight", f".{adapter}.weight")] == weight).all()), (name, adapter)
     runs = [tmp_path / "a", tmp_path / "b"]
     processes = [run_train(data, run, *start, wait=False, config="train/lora_dpo.yaml") for run in runs]
     for process in processes:

@@ -224,6 +224,18 @@ def keep_adapter_in_compute_dtype(model, cfg: TrainConfig) -> None:
             parameter.data = parameter.data.to(dtype)
 
 
+def restore_init_adapter(model, init_adapter: Path) -> None:
+    """The trainers round the trainable LoRA weights of a 4-bit model to bf16 (see keep_adapter_in_compute_dtype),
+    after DPOTrainer has copied them, unrounded, into its reference adapter. Training must start from the
+    starting adapter's exact weights, in every adapter the model holds (policy and DPO's reference alike)."""
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    weights = load_file(init_adapter / "adapter_model.safetensors")
+    for name in model.peft_config:
+        set_peft_model_state_dict(model, weights, adapter_name=name)
+
+
 def build_trainer(cfg: TrainConfig, model_dir: Path, args: argparse.Namespace):
     """The stage's TRL trainer. sft: prompt/completion rows rendered by the tokenizer's own chat template, loss
     on completion tokens only (TRL's default for such rows, set explicitly); cpt: raw chunk texts, loss on every
@@ -244,6 +256,8 @@ def build_trainer(cfg: TrainConfig, model_dir: Path, args: argparse.Namespace):
     trainer = trainer_class(model=model, args=training_arguments(cfg, run_dir), train_dataset=train_rows,
                             eval_dataset=val_rows, processing_class=tokenizer)
     keep_adapter_in_compute_dtype(trainer.model, cfg)
+    if cfg.init_adapter:
+        restore_init_adapter(trainer.model, Path(cfg.init_adapter))
     trainer.remove_callback(ProgressCallback)
     callbacks = [TokenProgress(), JsonlLog(run_dir / "train_log.jsonl"), MarkComplete()]
     if cfg.select_checkpoint == "style":
