@@ -43,6 +43,16 @@ def share_with_ci(s: dict) -> str:
     return with_ci({"estimate": s["share"], "ci_low": s["ci_low"], "ci_high": s["ci_high"], "n": s["n"]})
 
 
+def specific_words(gain: dict) -> str:
+    """An author-specific gain whose interval excludes zero, graded by how much of the whole gain it is: an
+    adapter can be surely, and only slightly, better on this author than on another."""
+    share = gain["author_share_of_gain"]
+    if share is not None and share < 0.25:
+        return (f"this author's, but a small part: {100 * share:.0f} % of the adapter's gain on the author is "
+                "specific to this author; **most of it is the language (or the era's prose) in general**.")
+    return "this author's: the adapter predicts this author better than another."
+
+
 def verdict_words(check: dict) -> str:
     return "passes" if check["passes"] else "FAILS: " + ", ".join(check["failed"])
 
@@ -79,7 +89,7 @@ def summary_lines(metrics: dict) -> list[str]:
         f"held-out text and by {pct(gain['reference_relative_change'])} on the reference author's text. The "
         f"difference, {pct(did['estimate'])} [{pct(did['ci_low'])}, {pct(did['ci_high'])}] "
         f"({gain['n_author_articles']} + {gain['n_reference_articles']} articles), is the part of the gain that is "
-        + ("this author's: the adapter predicts this author better than another." if specific else
+        + (specific_words(gain) if specific else
            "this author's; its interval does not exclude zero, so **the gain cannot be told apart from learning the "
            "language (or the era's prose) in general**."))
     for name in SYSTEMS:
