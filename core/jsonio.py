@@ -4,7 +4,9 @@ import hashlib
 import json
 import math
 import os
+import shutil
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -92,3 +94,24 @@ def sha256_tree(folder: str | Path) -> dict[str, str]:
         for p in sorted(folder.rglob("*"))
         if p.is_file()
     }
+
+
+@contextmanager
+def folder_replaced(out: str | Path):
+    """A fresh `<out>.partial` folder to fill in the `with` block; when the block ends it replaces `out` as a
+    whole (the old folder is moved aside until the new one is in place), so `out` is always either the old
+    folder or the complete new one. On an error the partial folder is deleted and `out` left as it was."""
+    out = Path(out)
+    tmp, old = out.with_name(out.name + ".partial"), out.with_name(out.name + ".old")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+    if out.exists():
+        out.rename(old)
+    tmp.rename(out)
+    shutil.rmtree(old, ignore_errors=True)

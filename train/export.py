@@ -14,7 +14,6 @@ next to its target and renamed into place. docs/export.md: how to run the result
 import argparse
 import json
 import os
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -29,7 +28,7 @@ from transformers.models.qwen2.tokenization_qwen2 import PRETOKENIZE_REGEX as QW
 
 from core.config import ConfigError  # noqa: E402
 from core.generate import end_token_ids  # noqa: E402
-from core.jsonio import read_json, sha256_file, sha256_tree, write_atomic, write_json  # noqa: E402
+from core.jsonio import folder_replaced, read_json, sha256_file, sha256_tree, write_atomic, write_json  # noqa: E402
 from core.manifest import environment  # noqa: E402
 from core.model import ModelNotFound, model_files_sha256, resolve_model_dir  # noqa: E402
 from core.runs import RunNotFound, read_run, training_system_prompt  # noqa: E402
@@ -196,39 +195,31 @@ def export(run: Path, out: Path, quant: str, eval_config: Path) -> dict:
     template = go_template(chatml_default_system(tokenizer, str(model_dir)))
     stops = [tokenizer.convert_ids_to_tokens(i) for i in sorted(end_token_ids(model, tokenizer))]
 
-    tmp = out.with_name(out.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    gguf_path = tmp / f"{name}.gguf"
-    try:
+    with folder_replaced(out) as tmp:
+        gguf_path = tmp / f"{name}.gguf"
         write_gguf(gguf_path, model, tokenizer, model_dir, name, quant)
         with open(gguf_path, "rb") as fh:
             os.fsync(fh.fileno())
         write_atomic(tmp / "Modelfile", modelfile(gguf_path.name, template, system[0]["content"] if system else None,
                                                   sampling, stops))
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    result = {
-        "stage": "export",
-        "run": str(run),
-        "quant": quant,
-        "inputs": {"adapter": sha256_tree(run / "adapter"), "run_manifest": sha256_file(run / "manifest.json"),
-                   "base_model": manifest["config"]["base_model"], "base_model_files": model_files_sha256(model_dir),
-                   "eval_config": sha256_file(eval_config)},
-        "outputs": {path.name: sha256_file(path) for path in (gguf_path, tmp / "Modelfile")},
-        "gguf_bytes": gguf_path.stat().st_size,
-        "config": {"quant": quant, "name": name, "eval_config": str(eval_config),
-                   "sampling": {"do_sample": sampling.do_sample, "temperature": sampling.temperature,
-                                "top_p": sampling.top_p, "repetition_penalty": sampling.repetition_penalty,
-                                "max_new_tokens": sampling.max_new_tokens},
-                   "system_prompt": system[0]["content"] if system else None, "stop": stops},
-        "environment": environment(("gguf",)),
-        "wall_seconds": round(time.monotonic() - started, 1),
-    }
-    write_json(tmp / "manifest.json", result)
-    shutil.rmtree(out, ignore_errors=True)
-    tmp.rename(out)
+        result = {
+            "stage": "export",
+            "run": str(run),
+            "quant": quant,
+            "inputs": {"adapter": sha256_tree(run / "adapter"), "run_manifest": sha256_file(run / "manifest.json"),
+                       "base_model": manifest["config"]["base_model"], "base_model_files": model_files_sha256(model_dir),
+                       "eval_config": sha256_file(eval_config)},
+            "outputs": {path.name: sha256_file(path) for path in (gguf_path, tmp / "Modelfile")},
+            "gguf_bytes": gguf_path.stat().st_size,
+            "config": {"quant": quant, "name": name, "eval_config": str(eval_config),
+                       "sampling": {"do_sample": sampling.do_sample, "temperature": sampling.temperature,
+                                    "top_p": sampling.top_p, "repetition_penalty": sampling.repetition_penalty,
+                                    "max_new_tokens": sampling.max_new_tokens},
+                       "system_prompt": system[0]["content"] if system else None, "stop": stops},
+            "environment": environment(("gguf",)),
+            "wall_seconds": round(time.monotonic() - started, 1),
+        }
+        write_json(tmp / "manifest.json", result)
     return result
 
 

@@ -7,7 +7,6 @@ re-quantisation, and a merged model is meant to be served as is. `make export` f
 (`merged_model`) before writing a GGUF.
 """
 import argparse
-import shutil
 import sys
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from core import offline
 
 offline.enable()
 
+from core.jsonio import folder_replaced  # noqa: E402
 from core.model import ModelNotFound  # noqa: E402
 from core.runs import RunNotFound, load_run_model, read_run  # noqa: E402
 
@@ -27,12 +27,9 @@ def merged_model(run: Path, manifest: dict):
 
 def merge(run: Path, out: Path) -> Path:
     merged, tokenizer, _ = merged_model(run, read_run(run))
-    tmp = out.with_name(out.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    merged.save_pretrained(str(tmp), safe_serialization=True)
-    tokenizer.save_pretrained(str(tmp))
-    shutil.rmtree(out, ignore_errors=True)
-    tmp.rename(out)
+    with folder_replaced(out) as tmp:
+        merged.save_pretrained(str(tmp), safe_serialization=True)
+        tokenizer.save_pretrained(str(tmp))
     return out
 
 

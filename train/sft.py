@@ -17,7 +17,6 @@ curves.png, TensorBoard events and manifest.json in the run folder.
 import argparse
 import os
 import resource
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -27,7 +26,7 @@ from core import offline
 offline.enable()  # before anything imports transformers / huggingface_hub
 
 from core.config import ConfigError, to_dict  # noqa: E402
-from core.jsonio import read_json, sha256_tree, write_json, write_jsonl  # noqa: E402
+from core.jsonio import folder_replaced, read_json, sha256_tree, write_json, write_jsonl  # noqa: E402
 from core.manifest import cpu_model, environment  # noqa: E402
 from core.model import ModelNotFound, load_causal_lm, load_tokenizer, resolve_model_dir, tokenizer_fingerprint  # noqa: E402,E501
 from core.seed import seed_everything  # noqa: E402
@@ -200,13 +199,8 @@ def peak_memory() -> dict:
 
 def save_adapter(model, out: Path) -> None:
     """PEFT save into a temp folder, then swapped in: `adapter/` is always either the old or the new one."""
-    tmp, old = out.with_name(out.name + ".partial"), out.with_name(out.name + ".old")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(str(tmp), selected_adapters=["default"])   # not DPO's frozen "ref" copy
-    if out.exists():
-        out.rename(old)
-    tmp.rename(out)
-    shutil.rmtree(old, ignore_errors=True)
+    with folder_replaced(out) as tmp:
+        model.save_pretrained(str(tmp), selected_adapters=["default"])   # not DPO's frozen "ref" copy
 
 
 def keep_adapter_in_compute_dtype(model, cfg: TrainConfig) -> None:
