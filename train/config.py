@@ -120,6 +120,11 @@ class TrainConfig(Settings):
         return self
 
     @property
+    def selection_metric(self) -> str:
+        """The evaluation metric select_checkpoint=loss or style minimises."""
+        return "eval_loss" if self.select_checkpoint == "loss" else STYLE_METRIC
+
+    @property
     def pairs_dir(self) -> str | None:
         """Where stage dpo reads its pairs: `pairs`, else pairs/ in init_adapter's run folder."""
         if self.stage != "dpo":

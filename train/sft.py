@@ -159,17 +159,16 @@ def training_arguments(cfg: TrainConfig, run_dir: Path):
     if cfg.select_checkpoint != "last":
         # The Trainer keeps the best checkpoint from rotation, records it in its state (so a resumed run knows
         # it) and loads it at the end; ties keep the earlier step.
-        common.update(load_best_model_at_end=True, greater_is_better=False,
-                      metric_for_best_model="eval_loss" if cfg.select_checkpoint == "loss" else STYLE_METRIC)
+        common.update(load_best_model_at_end=True, greater_is_better=False, metric_for_best_model=cfg.selection_metric)
     if cfg.stage == "dpo":
         return DPOConfig(**common, beta=cfg.dpo_beta, loss_type=[cfg.dpo_loss_type],
                          include_num_input_tokens_seen="non_padding")
+    packing = cfg.packing or cfg.stage == "cpt"
     return SFTConfig(
-        **common, packing=cfg.packing or cfg.stage == "cpt", packing_strategy="bfd",
-        completion_only_loss=cfg.stage == "sft",
+        **common, packing=packing, packing_strategy="bfd", completion_only_loss=cfg.stage == "sft",
         # Packed batches are one flat sequence without padding; unpacked ones have an attention mask to count by
         # (the pad token is <|im_end|>, which also occurs in real text, so "non_padding" would undercount packs).
-        include_num_input_tokens_seen="all" if cfg.packing or cfg.stage == "cpt" else "non_padding",
+        include_num_input_tokens_seen="all" if packing else "non_padding",
     )
 
 
@@ -271,7 +270,7 @@ def selection_record(cfg: TrainConfig, state, rows: list[dict]) -> dict:
     if cfg.select_checkpoint == "last":
         return {"by": "last", "chosen_step": state.global_step, "evaluated": evaluated,
                 "why": "select_checkpoint=last: the adapter of the final step"}
-    metric = "eval_loss" if cfg.select_checkpoint == "loss" else STYLE_METRIC
+    metric = cfg.selection_metric
     record = {"by": cfg.select_checkpoint, "metric": metric, "best_metric": state.best_metric, "evaluated": evaluated}
     best = state.best_model_checkpoint
     if state.best_metric is None:
