@@ -1,6 +1,7 @@
 """Real (tiny) training runs on CPU: outputs, offline, determinism, kill -9 resume, packing, DDP launch."""
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -155,6 +156,32 @@ def test_kill_9_then_same_command_resumes(tiny_data, tmp_path):
     from transformers import AutoModelForCausalLM
 
     PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(REPO_ROOT / DEFAULT_MODEL_DIR), run / "adapter")
+
+
+@pytest.mark.slow
+def test_run_killed_after_its_final_checkpoint_is_finished_not_trained_further(tiny_data, tmp_path):
+    """A kill between the final checkpoint and adapter/ (or the same command run again): the Trainer, resumed
+    from the final checkpoint, trains one step past max_steps; the run must instead end with the adapter the
+    uninterrupted run wrote, chosen step included."""
+    from core.jsonio import read_json, read_jsonl, sha256_tree
+
+    run = tmp_path / "run"
+    steps = ["max_steps=2", "save_steps=1", "eval_steps=1", "select_checkpoint=loss"]
+    run_train(tiny_data, run, *steps)
+    uninterrupted = sha256_tree(run / "adapter")
+    chosen = read_json(run / "manifest.json")["selection"]["chosen_step"]
+
+    for kill_left in ("no adapter", "everything"):   # killed before adapter/ was written; run again when done
+        if kill_left == "no adapter":
+            shutil.rmtree(run / "adapter")
+            (run / "manifest.json").unlink()
+        output = run_train(tiny_data, run, *steps)
+        manifest = read_json(run / "manifest.json")
+        assert manifest["global_step"] == 2 and manifest["resumed_from_step"] == 2
+        assert "is the final step (max_steps=2)" in output, output[-3000:]
+        assert manifest["selection"]["chosen_step"] == chosen
+        assert [r["step"] for r in read_jsonl(run / "train_log.jsonl") if "loss" in r] == [1, 2]
+        assert sha256_tree(run / "adapter") == uninterrupted
 
 
 def test_incomplete_checkpoint_is_skipped(tmp_path):

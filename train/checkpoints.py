@@ -1,6 +1,9 @@
 """Which checkpoint a restarted run resumes from. The Trainer writes `checkpoint-<step>/` file by file, so a
 kill -9 can leave one half-written; a marker written last (after the Trainer is done with the folder) tells
-complete ones apart, and incomplete ones are deleted (they cannot be trusted)."""
+complete ones apart, and incomplete ones are deleted (they cannot be trusted). A run whose last complete
+checkpoint is its final step (killed before adapter/ was written, or run again) is not resumed but finished
+from that checkpoint: the Trainer checks max_steps only after a step, so resuming there trains one step too
+many."""
 import re
 import shutil
 from pathlib import Path
@@ -13,7 +16,7 @@ COMPLETE_MARKER = "CHECKPOINT_COMPLETE"
 _CHECKPOINT = re.compile(r"checkpoint-(\d+)$")
 
 
-def _step(folder: Path) -> int:
+def checkpoint_step(folder: Path) -> int:
     return int(_CHECKPOINT.match(folder.name).group(1))
 
 
@@ -21,7 +24,8 @@ def last_complete(checkpoints_dir: Path, discard_incomplete: bool = True) -> Pat
     """The newest checkpoint with its marker; folders without one are deleted (they cannot be trusted)."""
     if not checkpoints_dir.is_dir():
         return None
-    found = sorted((p for p in checkpoints_dir.iterdir() if p.is_dir() and _CHECKPOINT.match(p.name)), key=_step)
+    found = sorted((p for p in checkpoints_dir.iterdir() if p.is_dir() and _CHECKPOINT.match(p.name)),
+                   key=checkpoint_step)
     complete = [p for p in found if (p / COMPLETE_MARKER).is_file()]
     for folder in found:
         if folder not in complete and discard_incomplete:
@@ -38,3 +42,15 @@ class MarkComplete(TrainerCallback):
             folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
             if folder.is_dir():
                 write_atomic(folder / COMPLETE_MARKER, f"{state.global_step}\n")
+
+
+def finish_from(trainer, checkpoint: Path) -> None:
+    """Leave `trainer` as train() would have ended a run whose final step is `checkpoint`: its state (log
+    history, best step) and, as load_best_model_at_end does, the best step's adapter if that checkpoint still
+    exists, else the final one's (loaded the way the Trainer loads a PEFT checkpoint on resume)."""
+    from transformers import TrainerState
+
+    trainer.state = TrainerState.load_from_json(str(checkpoint / "trainer_state.json"))
+    best = trainer.state.best_model_checkpoint if trainer.args.load_best_model_at_end else None
+    chosen = Path(best) if best and Path(best).is_dir() else checkpoint
+    trainer.model.load_adapter(str(chosen), "default", is_trainable=True)

@@ -290,7 +290,7 @@ def train(cfg: TrainConfig, model_dir: Path, args: argparse.Namespace) -> dict:
 
     from core.figures import training_curves
     from train.callbacks import log_rows
-    from train.checkpoints import last_complete
+    from train.checkpoints import checkpoint_step, finish_from, last_complete
 
     started = time.perf_counter()
     run_dir = Path(args.run)
@@ -304,10 +304,17 @@ def train(cfg: TrainConfig, model_dir: Path, args: argparse.Namespace) -> dict:
                         f"max_length={cfg.max_length} tokens with its completion; raise max_length")
 
     resume = last_complete(run_dir / "checkpoints", discard_incomplete=main_process)
-    if resume is not None:
+    finished = resume is not None and checkpoint_step(resume) >= cfg.max_steps
+    if finished:
+        print(f"{resume} is the final step (max_steps={cfg.max_steps}): finishing the run from it, no training",
+              flush=True)
+    elif resume is not None:
         print(f"resuming from {resume} (last complete checkpoint)", flush=True)
     try:
-        trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+        if finished:
+            finish_from(trainer, resume)
+        else:
+            trainer.train(resume_from_checkpoint=str(resume) if resume else None)
         if cfg.select_checkpoint == "last" and not any(e.get("step") == trainer.state.global_step and "eval_loss" in e
                                                        for e in trainer.state.log_history):
             trainer.evaluate()  # the curve and the manifest should end on the final adapter's val loss
@@ -337,7 +344,7 @@ def train(cfg: TrainConfig, model_dir: Path, args: argparse.Namespace) -> dict:
                  # sequences as trained on: packed rows when packing is on
                  "train_sequences": len(trainer.train_dataset), "val_sequences": len(trainer.eval_dataset)},
         "seed": cfg.seed, "environment": environment(), "hardware": hardware(),
-        "resumed_from_step": int(resume.name.split("-")[-1]) if resume else None,
+        "resumed_from_step": checkpoint_step(resume) if resume else None,
         "global_step": trainer.state.global_step, "tokens_seen": trainer.state.num_input_tokens_seen,
         "final": {"eval_loss": last_eval.get("eval_loss"), "eval_perplexity": last_eval.get("eval_perplexity")},
         "wall_time_s": time.perf_counter() - started, **peak_memory(),
