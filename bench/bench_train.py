@@ -29,16 +29,21 @@ def _timed_train(trainer) -> dict:
     started = time.perf_counter()
     trainer.train()
     seconds = time.perf_counter() - started
-    return {"real_tokens": trainer.state.num_input_tokens_seen, "train_seconds": seconds,
-            "tokens_per_s": trainer.state.num_input_tokens_seen / seconds,
+    state = trainer.state
+    evaluations = sum("eval_loss" in entry for entry in state.log_history)
+    return {"real_tokens": state.num_input_tokens_seen, "train_seconds": seconds, "evaluations": evaluations,
+            "best_step": state.best_global_step, "best_metric": state.best_metric,   # None unless a selection ran
+            "tokens_per_s": state.num_input_tokens_seen / seconds,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
-def run_ours(data: str, steps: int, workdir: str, base_model: str) -> dict:
+def run_ours(data: str, steps: int, workdir: str, base_model: str, *overrides: str) -> dict:
+    """`make train`'s recipe; without overrides no evaluation or checkpoint falls inside the steps."""
     from train import sft
 
     args = sft.parse_args(["--config", CONFIG, "--data", data, "--run", workdir, "--set", f"max_steps={steps}",
-                           f"eval_steps={steps + 1}", f"save_steps={steps + 1}", f"base_model={base_model}"])
+                           f"eval_steps={steps + 1}", f"save_steps={steps + 1}", f"base_model={base_model}",
+                           *overrides])
     cfg, model_dir = sft.prepare(args)
     return _timed_train(sft.build_trainer(cfg, model_dir, args))
 
@@ -72,10 +77,11 @@ def run_seed(data: str, steps: int, workdir: str, base_model: str) -> dict:
     return _timed_train(trainer)
 
 
-def measure(recipe: str, data: str, steps: int, workdir: Path, base_model: str) -> dict:
-    """One recipe in a child process; its last stdout line is the JSON result."""
+def measure(recipe: str, data: str, steps: int, workdir: Path, base_model: str, *overrides: str) -> dict:
+    """One recipe in a child process (overrides: config keys for `ours`); its last stdout line is the JSON
+    result."""
     out = subprocess.run([sys.executable, "-m", "bench.bench_train", recipe, data, str(steps), str(workdir),
-                          base_model], capture_output=True, text=True)
+                          base_model, *overrides], capture_output=True, text=True)
     if out.returncode != 0:
         raise SystemExit(f"bench train ({recipe}, {base_model}) failed:\n{out.stderr[-3000:]}")
     result = json.loads(out.stdout.strip().splitlines()[-1])
@@ -136,10 +142,10 @@ def main() -> None:
     print(f"ours / seed on {default}: tokens/s {speed:.2f}x (target >= 1.3x), peak RSS {memory:.2f}x (target <= 1.0x)")
 
 
-if __name__ == "__main__":  # child process: python -m bench.bench_train RECIPE DATA STEPS WORKDIR
+if __name__ == "__main__":  # child process: python -m bench.bench_train RECIPE DATA STEPS WORKDIR MODEL [KEY=VALUE…]
     from core import offline
 
     offline.enable()
-    recipe, data_dir, n_steps, work, model = sys.argv[1:6]
-    result = {"seed": run_seed, "ours": run_ours}[recipe](data_dir, int(n_steps), work, model)
+    recipe, data_dir, n_steps, work, model, *extra = sys.argv[1:]
+    result = {"seed": run_seed, "ours": run_ours}[recipe](data_dir, int(n_steps), work, model, *extra)
     print(json.dumps(result))

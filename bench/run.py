@@ -1,11 +1,12 @@
 """`make bench`: speed/memory comparisons, each measured in one run against its named baseline.
 
-    python -m bench.run [--only data,train,eval]
+    python -m bench.run [--only data,train,selection,eval]
 """
 import argparse
 import importlib
 
-SECTIONS = {"data": "bench.bench_data", "train": "bench.bench_train", "eval": "bench.bench_eval"}
+SECTIONS = {"data": "bench.bench_data", "train": "bench.bench_train", "selection": "bench.bench_selection",
+            "eval": "bench.bench_eval"}
 
 
 def main() -> None:
