@@ -178,10 +178,33 @@ def test_run_killed_after_its_final_checkpoint_is_finished_not_trained_further(t
         output = run_train(tiny_data, run, *steps)
         manifest = read_json(run / "manifest.json")
         assert manifest["global_step"] == 2 and manifest["resumed_from_step"] == 2
-        assert "is the final step (max_steps=2)" in output, output[-3000:]
+        assert "is the run's final step" in output, output[-3000:]
         assert manifest["selection"]["chosen_step"] == chosen
         assert [r["step"] for r in read_jsonl(run / "train_log.jsonl") if "loss" in r] == [1, 2]
         assert sha256_tree(run / "adapter") == uninterrupted
+
+    # A shorter run asked of a run that went further has no adapter of its own to finish with.
+    shorter = run_train(tiny_data, run, *steps, "max_steps=1", wait=False)
+    output, _ = shorter.communicate(timeout=600)
+    assert shorter.returncode != 0 and "is past max_steps=1" in output, output[-3000:]
+    assert sha256_tree(run / "adapter") == uninterrupted
+
+
+def test_final_step_of_a_run_by_max_steps_or_by_epochs(tmp_path):
+    from transformers import TrainerState
+
+    from core.config import ConfigError
+    from train.checkpoints import ends_the_run
+
+    for step in (2, 3):
+        (tmp_path / f"checkpoint-{step}").mkdir()
+        TrainerState(global_step=step, max_steps=3).save_to_json(str(tmp_path / f"checkpoint-{step}" /
+                                                                      "trainer_state.json"))
+    assert ends_the_run(tmp_path / "checkpoint-3", 3) and not ends_the_run(tmp_path / "checkpoint-2", 3)
+    # max_steps null (train by epochs): the limit the Trainer worked out, saved in the checkpoint's state
+    assert ends_the_run(tmp_path / "checkpoint-3", None) and not ends_the_run(tmp_path / "checkpoint-2", None)
+    with pytest.raises(ConfigError, match="past max_steps=2"):
+        ends_the_run(tmp_path / "checkpoint-3", 2)
 
 
 def test_incomplete_checkpoint_is_skipped(tmp_path):

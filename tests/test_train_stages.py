@@ -3,6 +3,7 @@ cpt of the training recipe, and the checkpoint chosen by style (train/selection.
 (the tiny data of test_train_run), real Zhu Ziqing prose as text the author did not write, the bundled model."""
 import math
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -146,6 +147,12 @@ def test_checkpoint_selection_keeps_the_step_the_score_says(data, tmp_path, monk
     assert any((adapter[k] != last[k]).any() for k in last)   # control: the last step is another adapter
     assert [r["eval_style_score"] for r in read_jsonl(run / "train_log.jsonl") if "eval_style_score" in r] == [
         0.31, 2.4, 0.77]
+    # Killed after its final checkpoint, before adapter/ was written: the same command finishes the run with
+    # the best step's adapter, scoring and training nothing (the scripted scores are used up).
+    shutil.rmtree(run / "adapter")
+    assert sft.train(cfg, model_dir, args)["selection"]["chosen_step"] == 1
+    finished = load_file(run / "adapter" / "adapter_model.safetensors")
+    assert all((finished[k] == adapter[k]).all() for k in adapter)
     # Scoring generates with the model mid-training; it must not change what is trained: the style run's last
     # step is the adapter a run without selection ends with.
     plain = tmp_path / "plain"

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
+from core.config import ConfigError
 from core.jsonio import write_atomic
 
 COMPLETE_MARKER = "CHECKPOINT_COMPLETE"
@@ -44,13 +45,31 @@ class MarkComplete(TrainerCallback):
                 write_atomic(folder / COMPLETE_MARKER, f"{state.global_step}\n")
 
 
+def _state(checkpoint: Path):
+    from transformers import TrainerState
+
+    return TrainerState.load_from_json(str(checkpoint / "trainer_state.json"))
+
+
+def ends_the_run(checkpoint: Path, max_steps: int | None) -> bool:
+    """Whether `checkpoint` is the run's final step: max_steps, or when that is null (epochs) the limit the
+    Trainer worked out, kept in the checkpoint's state. A checkpoint past it (max_steps lowered since) is refused:
+    that run trained further, and no step of it is the adapter of max_steps steps that was asked for."""
+    limit = max_steps if max_steps is not None else _state(checkpoint).max_steps
+    if checkpoint_step(checkpoint) > limit:
+        raise ConfigError(f"{checkpoint} is past max_steps={limit}: this run has already trained further; "
+                          f"choose another RUN= for a shorter run")
+    return checkpoint_step(checkpoint) == limit
+
+
 def finish_from(trainer, checkpoint: Path) -> None:
     """Leave `trainer` as train() would have ended a run whose final step is `checkpoint`: its state (log
     history, best step) and, as load_best_model_at_end does, the best step's adapter if that checkpoint still
     exists, else the final one's (loaded the way the Trainer loads a PEFT checkpoint on resume)."""
-    from transformers import TrainerState
-
-    trainer.state = TrainerState.load_from_json(str(checkpoint / "trainer_state.json"))
+    trainer.state = _state(checkpoint)
+    # The saved flags are the saving process's; in a multi-process run each process has its own.
+    trainer.state.is_local_process_zero = trainer.is_local_process_zero()
+    trainer.state.is_world_process_zero = trainer.is_world_process_zero()
     best = trainer.state.best_model_checkpoint if trainer.args.load_best_model_at_end else None
     chosen = Path(best) if best and Path(best).is_dir() else checkpoint
     trainer.model.load_adapter(str(chosen), "default", is_trainable=True)

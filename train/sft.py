@@ -290,7 +290,7 @@ def train(cfg: TrainConfig, model_dir: Path, args: argparse.Namespace) -> dict:
 
     from core.figures import training_curves
     from train.callbacks import log_rows
-    from train.checkpoints import checkpoint_step, finish_from, last_complete
+    from train.checkpoints import checkpoint_step, ends_the_run, finish_from, last_complete
 
     started = time.perf_counter()
     run_dir = Path(args.run)
@@ -304,10 +304,9 @@ def train(cfg: TrainConfig, model_dir: Path, args: argparse.Namespace) -> dict:
                         f"max_length={cfg.max_length} tokens with its completion; raise max_length")
 
     resume = last_complete(run_dir / "checkpoints", discard_incomplete=main_process)
-    finished = resume is not None and checkpoint_step(resume) >= cfg.max_steps
+    finished = resume is not None and ends_the_run(resume, cfg.max_steps)
     if finished:
-        print(f"{resume} is the final step (max_steps={cfg.max_steps}): finishing the run from it, no training",
-              flush=True)
+        print(f"{resume} is the run's final step: finishing the run from it, no training", flush=True)
     elif resume is not None:
         print(f"resuming from {resume} (last complete checkpoint)", flush=True)
     try:
