@@ -55,11 +55,11 @@ def ends_the_run(checkpoint: Path, max_steps: int | None) -> bool:
     """Whether `checkpoint` is the run's final step: max_steps, or when that is null (epochs) the limit the
     Trainer worked out, kept in the checkpoint's state. A checkpoint past it (max_steps lowered since) is refused:
     that run trained further, and no step of it is the adapter of max_steps steps that was asked for."""
-    limit = max_steps if max_steps is not None else _state(checkpoint).max_steps
-    if checkpoint_step(checkpoint) > limit:
+    step, limit = checkpoint_step(checkpoint), max_steps if max_steps is not None else _state(checkpoint).max_steps
+    if step > limit:
         raise ConfigError(f"{checkpoint} is past max_steps={limit}: this run has already trained further; "
                           f"choose another RUN= for a shorter run")
-    return checkpoint_step(checkpoint) == limit
+    return step == limit
 
 
 def finish_from(trainer, checkpoint: Path) -> None:
